@@ -1,0 +1,161 @@
+import type { ControllerContext, ControllerInput, ControllerOutput } from './controller.js';
+import { AccessDeniedError } from './errors.js';
+import type { Logger } from './logger.js';
+import type { ResourceQuery } from './query.js';
+import { kindKey, pointerKey, type NewResource, type Resource, type ResourceKind, type ResourcePointer, type TypedKind } from './resource.js';
+import type { ModifyDraft, ModifyOptions, State } from './state.js';
+
+/** Per-controller counters, kept across restarts. */
+export interface ControllerStats {
+  wakeups: number;
+  reads: number;
+  writes: number;
+  crashes: number;
+}
+
+/** What the context needs from the engine's supervisor of this controller. */
+export interface ContextHost {
+  nextEvent(): Promise<boolean>;
+  trigger(): void;
+}
+
+/**
+ * The controller's view of the state: reads limited to declared inputs and outputs, writes limited to
+ * declared outputs (always as owner), finalizers limited to strong inputs.
+ */
+export class ScopedContext implements ControllerContext {
+  #tracked: Set<string> | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly logger: Logger,
+    readonly signal: AbortSignal,
+    private readonly state: State,
+    private readonly declaredInputs: readonly ControllerInput[],
+    private readonly declaredOutputs: readonly ControllerOutput[],
+    private readonly stats: ControllerStats,
+    private readonly host: ContextHost,
+  ) {}
+
+  nextEvent(): Promise<boolean> {
+    return this.host.nextEvent();
+  }
+
+  async *events(): AsyncIterable<void> {
+    while (await this.host.nextEvent()) yield;
+  }
+
+  trigger(): void {
+    this.host.trigger();
+  }
+
+  #isOutput(type: string): boolean {
+    return this.declaredOutputs.some((o) => o.type === type);
+  }
+
+  #checkRead(target: ResourceKind & { id?: string }, whole: boolean): void {
+    if (this.#isOutput(target.type)) return;
+    const allowed = this.declaredInputs.some(
+      (i) =>
+        i.namespace === target.namespace &&
+        i.type === target.type &&
+        (i.id === undefined || (!whole && i.id === target.id)),
+    );
+    if (!allowed) {
+      const what = whole ? kindKey(target) : pointerKey(target as ResourcePointer);
+      throw new AccessDeniedError(`controller ${this.name} may not read ${what}: not a declared input or output`);
+    }
+    this.stats.reads++;
+  }
+
+  #checkWrite(ptr: ResourcePointer): void {
+    if (!this.#isOutput(ptr.type)) {
+      throw new AccessDeniedError(`controller ${this.name} may not write ${pointerKey(ptr)}: not a declared output`);
+    }
+    this.stats.writes++;
+    this.#tracked?.add(pointerKey(ptr));
+  }
+
+  #checkFinalizer(ptr: ResourcePointer): void {
+    const strong = this.declaredInputs.some(
+      (i) => i.kind === 'strong' && i.namespace === ptr.namespace && i.type === ptr.type && (i.id === undefined || i.id === ptr.id),
+    );
+    if (!strong) {
+      throw new AccessDeniedError(`controller ${this.name} may not change finalizers of ${pointerKey(ptr)}: not a strong input`);
+    }
+    this.stats.writes++;
+  }
+
+  async get<S>(ptr: ResourcePointer<S>): Promise<Resource<S>> {
+    this.#checkRead(ptr, false);
+    return this.state.get(ptr);
+  }
+
+  async find<S>(ptr: ResourcePointer<S>): Promise<Resource<S> | undefined> {
+    this.#checkRead(ptr, false);
+    return this.state.find(ptr);
+  }
+
+  async list<S>(kind: TypedKind<S>, query?: ResourceQuery): Promise<Array<Resource<S>>> {
+    this.#checkRead(kind, true);
+    return this.state.list(kind, query);
+  }
+
+  async create<S>(res: NewResource<S>): Promise<Resource<S>> {
+    this.#checkWrite(res.metadata);
+    return this.state.create(res, { owner: this.name });
+  }
+
+  async update<S>(res: Resource<S>): Promise<Resource<S>> {
+    this.#checkWrite(res.metadata);
+    return this.state.update(res, { owner: this.name });
+  }
+
+  async modify<S>(ptr: ResourcePointer<S>, mutate: (draft: ModifyDraft<S>) => void, options: Omit<ModifyOptions<S>, 'owner'> = {}): Promise<Resource<S>> {
+    this.#checkWrite(ptr);
+    return this.state.modify(ptr, mutate, { ...options, owner: this.name });
+  }
+
+  async destroy(ptr: ResourcePointer): Promise<void> {
+    this.#checkWrite(ptr);
+    return this.state.destroy(ptr, { owner: this.name });
+  }
+
+  async teardown(ptr: ResourcePointer): Promise<boolean> {
+    this.#checkWrite(ptr);
+    return this.state.teardown(ptr, { owner: this.name });
+  }
+
+  async teardownAndDestroy(ptr: ResourcePointer): Promise<boolean> {
+    this.#checkWrite(ptr);
+    return this.state.teardownAndDestroy(ptr, { owner: this.name });
+  }
+
+  async addFinalizer(ptr: ResourcePointer, ...finalizers: string[]): Promise<Resource> {
+    this.#checkFinalizer(ptr);
+    return this.state.addFinalizer(ptr, ...finalizers);
+  }
+
+  async removeFinalizer(ptr: ResourcePointer, ...finalizers: string[]): Promise<Resource> {
+    this.#checkFinalizer(ptr);
+    return this.state.removeFinalizer(ptr, ...finalizers);
+  }
+
+  startTrackingOutputs(): void {
+    this.#tracked = new Set();
+  }
+
+  async cleanupOutputs(...kinds: ResourceKind[]): Promise<void> {
+    const tracked = this.#tracked ?? new Set<string>();
+    const targets = kinds.length > 0 ? kinds : this.declaredOutputs.map((o) => ({ namespace: this.state.registry.require(o.type).defaultNamespace, type: o.type }));
+    for (const kind of targets) {
+      this.#checkRead(kind, true);
+      for (const res of await this.state.list(kind)) {
+        if (res.metadata.owner !== this.name || tracked.has(pointerKey(res.metadata))) continue;
+        // Not written this round: stale. Outputs held by finalizers stay tearing down until released.
+        this.#checkWrite(res.metadata);
+        await this.state.teardownAndDestroy(res.metadata, { owner: this.name });
+      }
+    }
+  }
+}

@@ -1,0 +1,97 @@
+import type { ModifyDraft, ModifyOptions } from './state.js';
+import type { Logger } from './logger.js';
+import type { ResourceDefinition } from './definition.js';
+import type { ResourceQuery } from './query.js';
+import type { NewResource, Resource, ResourceKind, ResourcePointer, TypedKind } from './resource.js';
+
+/**
+ * How a controller depends on an input: `weak` reads it; `strong` may also hold finalizers on it;
+ * `destroyReady` wakes only when a resource is tearing down with no finalizers left.
+ */
+export type InputKind = 'weak' | 'strong' | 'destroyReady';
+
+/** A declared input: a kind (optionally one id) the controller reads and is woken by. */
+export interface ControllerInput {
+  readonly namespace: string;
+  readonly type: string;
+  readonly id?: string;
+  readonly kind: InputKind;
+}
+
+/** `exclusive`: this controller is the only writer of the type; `shared`: several may write, each its own. */
+export type OutputKind = 'exclusive' | 'shared';
+
+/** A declared output type. */
+export interface ControllerOutput {
+  readonly type: string;
+  readonly kind: OutputKind;
+}
+
+/** A reactive controller: declares what it reads and writes, and runs until its context says stop. */
+export interface Controller {
+  readonly name: string;
+  inputs(): readonly ControllerInput[];
+  outputs(): readonly ControllerOutput[];
+  /** The controller's loop; throwing (or rejecting) gets it restarted with backoff. */
+  run(ctx: ControllerContext): Promise<void>;
+}
+
+/** Reads a controller may make: only its declared inputs and outputs. */
+export interface ControllerReader {
+  get<S>(ptr: ResourcePointer<S>): Promise<Resource<S>>;
+  find<S>(ptr: ResourcePointer<S>): Promise<Resource<S> | undefined>;
+  list<S>(kind: TypedKind<S>, query?: ResourceQuery): Promise<Array<Resource<S>>>;
+}
+
+/** Writes a controller may make: only to its declared outputs, always as their owner. */
+export interface ControllerWriter {
+  create<S>(res: NewResource<S>): Promise<Resource<S>>;
+  update<S>(res: Resource<S>): Promise<Resource<S>>;
+  modify<S>(ptr: ResourcePointer<S>, mutate: (draft: ModifyDraft<S>) => void, options?: Omit<ModifyOptions<S>, 'owner'>): Promise<Resource<S>>;
+  destroy(ptr: ResourcePointer): Promise<void>;
+  teardown(ptr: ResourcePointer): Promise<boolean>;
+  teardownAndDestroy(ptr: ResourcePointer): Promise<boolean>;
+  /** Finalizers may be put only on `strong` inputs. */
+  addFinalizer(ptr: ResourcePointer, ...finalizers: string[]): Promise<Resource>;
+  removeFinalizer(ptr: ResourcePointer, ...finalizers: string[]): Promise<Resource>;
+}
+
+/** Everything a running controller gets from the engine. */
+export interface ControllerContext extends ControllerReader, ControllerWriter {
+  readonly name: string;
+  /** A pino child logger carrying the controller's name. */
+  readonly logger: Logger;
+  /** Aborted when the engine stops. */
+  readonly signal: AbortSignal;
+  /** Waits for the next (coalesced) wake-up; the first resolves at once. False when the engine is stopping. */
+  nextEvent(): Promise<boolean>;
+  /** `for await (const _ of ctx.events())` sugar over nextEvent. */
+  events(): AsyncIterable<void>;
+  /** Wakes the controller itself (e.g. from its own timers or sockets). */
+  trigger(): void;
+  /** From now on, remember which outputs this round wrote. */
+  startTrackingOutputs(): void;
+  /**
+   * Tears down and destroys this controller's outputs of these kinds (default: every declared output in
+   * its default namespace) that were not written since tracking started.
+   */
+  cleanupOutputs(...kinds: ResourceKind[]): Promise<void>;
+}
+
+/** Declares an input of `def`'s kind (default namespace, weak unless told). */
+export function inputOf(
+  def: ResourceDefinition,
+  options: { kind?: InputKind; id?: string; namespace?: string } = {},
+): ControllerInput {
+  return {
+    namespace: options.namespace ?? def.defaultNamespace,
+    type: def.type,
+    kind: options.kind ?? 'weak',
+    ...(options.id !== undefined ? { id: options.id } : {}),
+  };
+}
+
+/** Declares an output of `def`'s type (exclusive unless told). */
+export function outputOf(def: ResourceDefinition, kind: OutputKind = 'exclusive'): ControllerOutput {
+  return { type: def.type, kind };
+}

@@ -1,0 +1,255 @@
+import type { Subscription } from 'rxjs';
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import type { Controller, ControllerInput, ControllerOutput } from './controller.js';
+import { ScopedContext, type ControllerStats } from './controller-context.js';
+import type { WatchEvent } from './core.js';
+import { RegistrationError } from './errors.js';
+import { buildGraph, type ControllerGraph } from './graph.js';
+import { componentLogger, silentLogger, type Logger } from './logger.js';
+import { kindKey, type ResourceKind } from './resource.js';
+import type { State } from './state.js';
+
+/** Options of the controller engine. */
+export interface EngineOptions {
+  readonly logger?: Logger;
+  /** Restart backoff for crashed controllers (default about 0.5 s growing to 60 s). */
+  readonly backoff?: BackoffOptions;
+}
+
+/** A controller's counters and whether it is waiting out a crash. */
+export interface ControllerStatus extends ControllerStats {
+  readonly name: string;
+  readonly backingOff: boolean;
+}
+
+/** Supervises one controller: its dirty latch, its restarts and its counters. */
+class Runner {
+  readonly stats: ControllerStats = { wakeups: 0, reads: 0, writes: 0, crashes: 0 };
+  readonly inputs: readonly ControllerInput[];
+  readonly outputs: readonly ControllerOutput[];
+  readonly logger: Logger;
+  dirty = true;
+  backingOff = false;
+  failures = 0;
+  roundsThisAttempt = 0;
+  #waiter: (() => void) | undefined;
+  #wakeScheduled = false;
+  done: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly controller: Controller,
+    rootLogger: Logger,
+    private readonly isStopped: () => boolean,
+  ) {
+    this.inputs = [...controller.inputs()];
+    this.outputs = [...controller.outputs()];
+    this.logger = componentLogger(rootLogger, controller.name);
+  }
+
+  /** Sets the latch; the waiting loop resumes on the next macrotask, so bursts of changes coalesce. */
+  wake(): void {
+    this.dirty = true;
+    this.#release();
+  }
+
+  /** Lets a waiting `nextEvent` re-check its conditions (wake-up or stop). */
+  #release(): void {
+    if (!this.#waiter || this.#wakeScheduled) return;
+    this.#wakeScheduled = true;
+    setImmediate(() => {
+      this.#wakeScheduled = false;
+      const waiter = this.#waiter;
+      this.#waiter = undefined;
+      waiter?.();
+    });
+  }
+
+  interrupt(): void {
+    this.#release();
+  }
+
+  async nextEvent(): Promise<boolean> {
+    // Asking for the next event means the previous round ended without throwing: forgive past crashes.
+    if (this.roundsThisAttempt++ > 0) this.failures = 0;
+    for (;;) {
+      if (this.isStopped()) return false;
+      if (this.dirty) {
+        // Yield a macrotask first so changes made in the same tick land in this round.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.isStopped()) return false;
+        this.dirty = false;
+        this.stats.wakeups++;
+        return true;
+      }
+      await new Promise<void>((resolve) => {
+        this.#waiter = resolve;
+      });
+    }
+  }
+}
+
+/** Runs controllers: watches each input kind once, wakes controllers on changes, restarts crashed ones. */
+export class Engine {
+  readonly #state: State;
+  readonly #logger: Logger;
+  readonly #rootLogger: Logger;
+  readonly #backoff: BackoffOptions;
+  readonly #runners = new Map<string, Runner>();
+  readonly #watches = new Map<string, Subscription>();
+  readonly #abort = new AbortController();
+  readonly #timers = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
+  #started = false;
+  #stopped = false;
+
+  constructor(state: State, options: EngineOptions = {}) {
+    this.#state = state;
+    this.#rootLogger = options.logger ?? silentLogger();
+    this.#logger = componentLogger(this.#rootLogger, 'controller-runtime');
+    this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
+  }
+
+  /** Adds a controller; it starts at once when the engine is running. */
+  register(controller: Controller): void {
+    if (this.#stopped) throw new RegistrationError(`engine is stopped; cannot register ${controller.name}`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(controller.name)) {
+      throw new RegistrationError(`invalid controller name "${controller.name}"`);
+    }
+    if (this.#runners.has(controller.name)) throw new RegistrationError(`controller ${controller.name} is already registered`);
+    const runner = new Runner(controller, this.#rootLogger, () => this.#stopped);
+    this.#checkDeclarations(runner);
+    this.#runners.set(controller.name, runner);
+    for (const input of runner.inputs) this.#ensureWatch(input);
+    if (this.#started) this.#launch(runner);
+  }
+
+  #checkDeclarations(runner: Runner): void {
+    const name = runner.controller.name;
+    for (const input of runner.inputs) {
+      this.#state.registry.require(input.type);
+      if (!this.#state.registry.hasNamespace(input.namespace)) {
+        throw new RegistrationError(`controller ${name}: input namespace "${input.namespace}" is not registered`);
+      }
+    }
+    for (const output of runner.outputs) {
+      this.#state.registry.require(output.type);
+      for (const other of this.#runners.values()) {
+        const clash = other.outputs.find((o) => o.type === output.type);
+        if (clash && (clash.kind === 'exclusive' || output.kind === 'exclusive')) {
+          throw new RegistrationError(
+            `controller ${name} declares output ${output.type} (${output.kind}), already declared by ${other.controller.name} (${clash.kind})`,
+          );
+        }
+      }
+    }
+  }
+
+  /** Starts every registered controller. */
+  start(): void {
+    if (this.#started) return;
+    if (this.#stopped) throw new RegistrationError('engine is stopped; it cannot be started again');
+    this.#started = true;
+    for (const runner of this.#runners.values()) this.#launch(runner);
+  }
+
+  /** Stops every controller and watch; resolves when all controller loops have returned. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#abort.abort(new Error('engine stopped'));
+    for (const subscription of this.#watches.values()) subscription.unsubscribe();
+    this.#watches.clear();
+    for (const pending of this.#timers) {
+      clearTimeout(pending.timer);
+      pending.resolve();
+    }
+    this.#timers.clear();
+    for (const runner of this.#runners.values()) runner.interrupt();
+    await Promise.all([...this.#runners.values()].map((runner) => runner.done));
+  }
+
+  /** Counters of every controller, by name. */
+  stats(): ControllerStatus[] {
+    return [...this.#runners.values()]
+      .map((r) => ({ name: r.controller.name, ...r.stats, backingOff: r.backingOff }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Controllers, resource types and the edges between them. */
+  graph(): ControllerGraph {
+    return buildGraph([...this.#runners.values()].map((r) => ({ name: r.controller.name, inputs: r.inputs, outputs: r.outputs })));
+  }
+
+  #ensureWatch(kind: ResourceKind): void {
+    const key = kindKey(kind);
+    if (this.#watches.has(key) || this.#stopped) return;
+    const subscription = this.#state.watchKind(kind).subscribe((event) => this.#dispatch(kind, event));
+    this.#watches.set(key, subscription);
+  }
+
+  #dispatch(kind: ResourceKind, event: WatchEvent): void {
+    if (event.type === 'errored') {
+      // Fell behind the history: watch again and wake everyone on this kind, since events were lost.
+      this.#logger.warn({ kind: kindKey(kind), err: event.error }, 'input watch overrun; re-watching');
+      this.#watches.delete(kindKey(kind));
+      this.#ensureWatch(kind);
+      for (const runner of this.#runners.values()) {
+        if (runner.inputs.some((i) => i.namespace === kind.namespace && i.type === kind.type)) runner.wake();
+      }
+      return;
+    }
+    if (event.type === 'bootstrapped') return;
+    const { metadata } = event.resource;
+    for (const runner of this.#runners.values()) {
+      const interested = runner.inputs.some((input) => {
+        if (input.namespace !== kind.namespace || input.type !== kind.type) return false;
+        if (input.id !== undefined && input.id !== metadata.id) return false;
+        if (input.kind !== 'destroyReady') return true;
+        return event.type !== 'destroyed' && metadata.phase === 'tearingDown' && metadata.finalizers.length === 0;
+      });
+      if (interested) runner.wake();
+    }
+  }
+
+  #launch(runner: Runner): void {
+    runner.done = this.#supervise(runner);
+  }
+
+  async #supervise(runner: Runner): Promise<void> {
+    const { controller, logger } = runner;
+    while (!this.#stopped) {
+      runner.dirty = true;
+      runner.roundsThisAttempt = 0;
+      const ctx = new ScopedContext(controller.name, logger, this.#abort.signal, this.#state, runner.inputs, runner.outputs, runner.stats, {
+        nextEvent: () => runner.nextEvent(),
+        trigger: () => runner.wake(),
+      });
+      try {
+        await controller.run(ctx);
+        if (!this.#stopped) logger.warn('controller returned while the engine is running; not restarting');
+        return;
+      } catch (err) {
+        if (this.#stopped) return;
+        runner.stats.crashes++;
+        runner.failures++;
+        const delayMs = backoffDelay(runner.failures, this.#backoff);
+        logger.error({ err, delayMs, crashes: runner.stats.crashes }, 'controller failed; restarting after backoff');
+        runner.backingOff = true;
+        await this.#sleep(delayMs);
+        runner.backingOff = false;
+      }
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const pending = {
+        timer: setTimeout(() => {
+          this.#timers.delete(pending);
+          resolve();
+        }, ms),
+        resolve,
+      };
+      this.#timers.add(pending);
+    });
+  }
+}
