@@ -1,0 +1,37 @@
+// Public surface of the config package: machine configs, members files, durations and their errors.
+export { InvalidConfigError, INVALID_CONFIG, formatIssue } from './errors.js';
+export { parseDuration, tryParseDuration, formatDuration, type DurationResult } from './duration.js';
+export { parseMachineConfig, parseMachineConfigDocuments, machineConfigView, type MachineConfig } from './machine-config.js';
+export { CONFIG_VERSION, READ_KINDS } from './documents.js';
+export {
+  parseMembersFile,
+  memberSpecSchema,
+  memberIdSchema,
+  ipAddressSchema,
+  ID_PATTERN,
+  MAX_ID_LENGTH,
+  type MemberSpec,
+  type MemberEntry,
+} from './members-file.js';
+export {
+  KUBEPRISM_DEFAULTS,
+  DEFAULT_LOCAL_API_SERVER_PORT,
+  HEALTH_CHECK_MODES,
+  MAX_HEALTH_CHECK_DURATION_MS,
+  machineConfigViewSchema,
+  kubePrismSettingsSchema,
+  healthCheckSettingsSchema,
+  clusterEndpointSchema,
+  endpointSchema,
+  portSchema,
+  durationSchema,
+  v1alpha1ReadSchema,
+  kubeClusterConfigSchema,
+  kubeAPIServerConfigSchema,
+  kubePrismConfigDocumentSchema,
+  type MachineConfigView,
+  type MachineType,
+  type KubePrismSettings,
+  type HealthCheckSettings,
+  type ClusterEndpoint,
+} from './schemas.js';

@@ -1,0 +1,132 @@
+import { LineCounter, isNode, parseAllDocuments, type Document } from 'yaml';
+import type { RawIssue, SourcePosition } from './issues.js';
+
+/** YAML text read into plain JSON-compatible documents, with a way back to where each path was written. */
+export interface YamlDocuments {
+  /** Non-empty documents in file order, as plain data. */
+  documents: unknown[];
+  /** Problems that make the text unusable (syntax, unsupported values); empty when the text is fine. */
+  issues: RawIssue[];
+  /** Where `path` (dotted, from the root of document `index`) was written, when it can be found. */
+  locate(index: number, path: string): SourcePosition | undefined;
+}
+
+/** Deeper than any real config nests; the bound keeps hostile input from exhausting the stack. */
+const MAX_DEPTH = 200;
+
+/** Options shared by every read: YAML 1.2 core types (plus Go's `<<` merge keys), no console warnings. */
+const YAML_OPTIONS = { schema: 'core', merge: true, prettyErrors: false, logLevel: 'error', uniqueKeys: true } as const;
+
+/**
+ * Reads (possibly multi-document) YAML text. Syntax errors become issues with path `""` and the line and
+ * column in the message; empty documents (a stray `---`, a `~`) are dropped so they do not count.
+ */
+export function readYamlDocuments(text: string): YamlDocuments {
+  const lineCounter = new LineCounter();
+  const issues: RawIssue[] = [];
+  const kept: Document.Parsed[] = [];
+  const documents: unknown[] = [];
+  const at = (offset: number): SourcePosition => {
+    const { line, col } = lineCounter.linePos(offset);
+    return { line, column: col };
+  };
+
+  let parsed: Document.Parsed[];
+  try {
+    const stream = parseAllDocuments(text, { ...YAML_OPTIONS, lineCounter });
+    parsed = Array.isArray(stream) ? stream : [];
+  } catch (err) {
+    // The parser itself gave up (e.g. absurd nesting); that is still just unreadable input.
+    return { documents, issues: [{ path: '', message: `not valid YAML: ${errorText(err)}` }], locate: () => undefined };
+  }
+
+  for (const doc of parsed) {
+    if (doc.errors.length > 0) {
+      for (const e of doc.errors) {
+        const lp = e.linePos?.[0];
+        const position = lp === undefined ? at(e.pos[0]) : { line: lp.line, column: lp.col };
+        issues.push({ path: '', message: `not valid YAML: ${firstLine(e.message)}`, position });
+      }
+      continue;
+    }
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 1000 });
+    } catch (err) {
+      issues.push({ path: '', message: `not valid YAML: ${errorText(err)}` });
+      continue;
+    }
+    if (value === null || value === undefined) continue;
+    const index = documents.length;
+    const bad = checkJsonCompatible(value);
+    if (bad !== undefined) issues.push({ ...bad, document: index, position: locateIn(doc, bad.path, at) });
+    kept.push(doc);
+    documents.push(value);
+  }
+
+  return {
+    documents,
+    issues,
+    locate: (index, path) => {
+      const doc = kept[index];
+      return doc === undefined ? undefined : locateIn(doc, path, at);
+    },
+  };
+}
+
+/** Finds the node at a dotted path (or its nearest existing ancestor) and returns where it starts. */
+function locateIn(doc: Document.Parsed, path: string, at: (offset: number) => SourcePosition): SourcePosition | undefined {
+  const segments = path === '' ? [] : path.split('.');
+  for (let n = segments.length; n >= 0; n--) {
+    const keys = segments.slice(0, n).map((s) => (/^\d+$/u.test(s) ? Number(s) : s));
+    let node: unknown;
+    try {
+      node = n === 0 ? doc.contents : doc.getIn(keys, true);
+    } catch {
+      node = undefined;
+    }
+    if (isNode(node) && node.range) return at(node.range[0]);
+  }
+  return undefined;
+}
+
+/**
+ * Documents are stored and served as JSON, so anything JSON cannot carry (`.inf`, `!!binary`, recursive
+ * aliases) is refused here with its path rather than silently changing on the way through.
+ */
+function checkJsonCompatible(value: unknown): { path: string; message: string } | undefined {
+  const ancestors = new Set<object>();
+  const walk = (v: unknown, path: string[], depth: number): { path: string; message: string } | undefined => {
+    const here = path.join('.');
+    if (depth > MAX_DEPTH) return { path: here, message: `nested more than ${MAX_DEPTH} levels deep` };
+    if (v === null || typeof v === 'string' || typeof v === 'boolean') return undefined;
+    if (typeof v === 'number') {
+      return Number.isFinite(v) ? undefined : { path: here, message: `${String(v)} is not supported (JSON cannot carry it)` };
+    }
+    if (typeof v !== 'object') return { path: here, message: `unsupported value of type ${typeof v}` };
+    if (ancestors.has(v)) return { path: here, message: 'a YAML alias refers to its own anchor (recursive data)' };
+    if (!Array.isArray(v) && Object.getPrototypeOf(v) !== Object.prototype) {
+      return { path: here, message: 'unsupported YAML value (binary, set or other non-JSON type)' };
+    }
+    ancestors.add(v);
+    try {
+      const entries: [string, unknown][] = Array.isArray(v) ? v.map((x, i) => [String(i), x]) : Object.entries(v);
+      for (const [k, child] of entries) {
+        const bad = walk(child, [...path, k], depth + 1);
+        if (bad !== undefined) return bad;
+      }
+    } finally {
+      ancestors.delete(v);
+    }
+    return undefined;
+  };
+  return walk(value, [], 0);
+}
+
+function firstLine(message: string): string {
+  return (message.split('\n')[0] ?? message).replace(/ at line \d+, column \d+:?$/u, '').trim();
+}
+
+function errorText(err: unknown): string {
+  return firstLine(err instanceof Error ? err.message : String(err));
+}
