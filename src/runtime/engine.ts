@@ -20,6 +20,8 @@ export interface EngineOptions {
 export interface ControllerStatus extends ControllerStats {
   readonly name: string;
   readonly backingOff: boolean;
+  /** Crashes since the last good round; drives the restart backoff. */
+  readonly consecutiveFailures: number;
 }
 
 /** Supervises one controller: its dirty latch, its restarts and its counters. */
@@ -170,7 +172,7 @@ export class Engine {
   /** Counters of every controller, by name. */
   stats(): ControllerStatus[] {
     return [...this.#runners.values()]
-      .map((r) => ({ name: r.controller.name, ...r.stats, backingOff: r.backingOff }))
+      .map((r) => ({ name: r.controller.name, ...r.stats, backingOff: r.backingOff, consecutiveFailures: r.failures }))
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 
