@@ -1,0 +1,35 @@
+import type { ResourceDefinition, State } from '../runtime/index.js';
+import { MemberType } from './cluster.js';
+import { MachineConfigStatusType, MachineConfigType } from './config.js';
+import { KubePrismConfigType, KubePrismEndpointsType, KubePrismStatusType, KubePrismUpstreamType } from './kubeprism.js';
+import { KubeletConfigType, StaticPodConfigType } from './kubernetes.js';
+
+export * from './cluster.js';
+export * from './config.js';
+export * from './kubeprism.js';
+export * from './kubernetes.js';
+
+/** Every kubeprism resource type. */
+export const KUBEPRISM_TYPES: readonly ResourceDefinition[] = [
+  MachineConfigType,
+  MachineConfigStatusType,
+  MemberType,
+  KubePrismConfigType,
+  KubePrismEndpointsType,
+  KubePrismStatusType,
+  KubePrismUpstreamType,
+  KubeletConfigType,
+  StaticPodConfigType,
+] as ResourceDefinition[];
+
+const NAMESPACES: Record<string, string> = {
+  config: 'Machine configuration and its status',
+  cluster: 'Cluster discovery results',
+  k8s: 'Kubernetes-facing resources: KubePrism and component configs',
+};
+
+/** Registers kubeprism's namespaces and types in a state. */
+export async function registerKubeprismTypes(state: State): Promise<void> {
+  for (const [name, description] of Object.entries(NAMESPACES)) await state.registerNamespace(name, description);
+  for (const def of KUBEPRISM_TYPES) await state.registerType(def);
+}
