@@ -49,3 +49,12 @@ export class ClosedError extends KubeprismError {
     super('KP_ERR_CLOSED', message);
   }
 }
+
+/** A short cause for logs and status: the errno code for system errors (`ECONNREFUSED`), else the message. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code !== undefined && /^E[A-Z0-9]+$/.test(code) ? code : err.message;
+  }
+  return String(err);
+}

@@ -1,0 +1,206 @@
+import { componentLogger, silentLogger, type Logger } from '../runtime/logger.js';
+import { systemClock, type Clock } from './clock.js';
+import { ClosedError } from './errors.js';
+import { Listener } from './listener.js';
+import type { LoadBalancerMetrics } from './metrics.js';
+import { parseLoadBalancerOptions, parseUpstreamEndpoints, type LoadBalancerOptions, type LoadBalancerOptionsInput, type UpstreamEndpoint } from './options.js';
+import type { LoadBalancerSnapshot, UpstreamSnapshot } from './snapshot.js';
+import { formatAddress } from './address.js';
+import { SocketUpstream, type CheckSettings } from './socket-upstream.js';
+import { TcpProxy } from './tcp-proxy.js';
+import { UpstreamList, type UpstreamChange } from './upstream-list.js';
+
+/** What a {@link LoadBalancer} is built with; all optional. */
+export interface LoadBalancerDeps {
+  logger?: Logger;
+  /** Collectors to feed; created once per registry by the embedder. */
+  metrics?: LoadBalancerMetrics;
+  /** Time for health-check scheduling and bind retries. */
+  clock?: Clock;
+  /** Jitter source (tests). */
+  random?: () => number;
+  /** Bind retry backoff (tests shorten it). Default 0.5 s doubling to 30 s. */
+  listenBackoff?: { initialMs: number; maxMs: number };
+}
+
+/**
+ * The node-local Kubernetes API load balancer: a loopback TCP listener forwarding each connection to the
+ * best healthy upstream. Feed it options (`configure`) and endpoints (`setUpstreams`) in any order and
+ * as often as they change; read it through `snapshot()` and `onChange`. Nothing here throws on I/O
+ * trouble (a taken port is retried and reported); only invalid input throws, with a stable `code`.
+ */
+export class LoadBalancer {
+  private options: LoadBalancerOptions = parseLoadBalancerOptions({ listen: { port: 0 } });
+  private readonly settings: CheckSettings = { mode: this.options.healthCheck.mode };
+  private readonly upstreams = new Map<string, SocketUpstream>();
+  private readonly list: UpstreamList<SocketUpstream>;
+  private readonly proxy: TcpProxy<SocketUpstream>;
+  private readonly listener: Listener;
+  private readonly logger: Logger;
+  private readonly metrics: LoadBalancerMetrics | undefined;
+  private readonly subscribers = new Set<(snapshot: LoadBalancerSnapshot) => void>();
+  private notifyQueued = false;
+  private configured = false;
+  private closed = false;
+
+  constructor(deps: LoadBalancerDeps = {}) {
+    const root = deps.logger ?? silentLogger();
+    this.logger = componentLogger(root, 'loadbalancer');
+    this.metrics = deps.metrics;
+    const clock = deps.clock ?? systemClock;
+    this.list = new UpstreamList<SocketUpstream>({
+      clock,
+      ...(deps.random ? { random: deps.random } : {}),
+      ...this.options.healthCheck,
+      keyOf: (u) => u.key,
+      onCheck: (u, result) => this.metrics?.observeCheck(u.key, result),
+    });
+    this.list.onChange((change) => this.onUpstreamChange(change));
+    this.proxy = new TcpProxy(this.list, this.proxyOptions(), componentLogger(root, 'loadbalancer-proxy'));
+    this.listener = new Listener({
+      logger: componentLogger(root, 'loadbalancer-listener'),
+      clock,
+      ...(deps.listenBackoff ? { backoff: deps.listenBackoff } : {}),
+      onConnection: (socket) => this.proxy.handle(socket),
+      onStateChange: () => this.notify(),
+    });
+    this.metrics?.attach(this);
+  }
+
+  /**
+   * Apply options (validated, defaulted; see `loadBalancerOptionsSchema`). The first call starts the
+   * listener; later calls move it, retime the checks, and change limits, keeping upstream state.
+   * Throws ValidationError (`KP_ERR_VALIDATION`) or NotLoopbackError (`KP_ERR_NOT_LOOPBACK`).
+   */
+  configure(input: LoadBalancerOptionsInput): LoadBalancerOptions {
+    if (this.closed) throw new ClosedError();
+    const next = parseLoadBalancerOptions(input);
+    const prev = this.options;
+    this.options = next;
+    const checkChanged = next.healthCheck.mode !== prev.healthCheck.mode || next.tlsServerName !== prev.tlsServerName;
+    this.settings.mode = next.healthCheck.mode;
+    if (next.tlsServerName === undefined) delete this.settings.tlsServerName;
+    else this.settings.tlsServerName = next.tlsServerName;
+    const t = next.healthCheck;
+    if (t.intervalMs !== prev.healthCheck.intervalMs || t.timeoutMs !== prev.healthCheck.timeoutMs || t.jitter !== prev.healthCheck.jitter) {
+      this.list.setTiming({ intervalMs: t.intervalMs, timeoutMs: t.timeoutMs, jitter: t.jitter });
+    }
+    if (checkChanged && this.configured) this.list.checkNow(); // judge everyone by the new rule now
+    this.proxy.setOptions(this.proxyOptions());
+    this.listener.listen(next.listen);
+    this.configured = true;
+    this.enforceCloseOnDown();
+    return next;
+  }
+
+  /** Replace the upstream list; survivors keep their health state and connections, new ones are checked at once. */
+  setUpstreams(endpoints: readonly UpstreamEndpoint[]): void {
+    if (this.closed) throw new ClosedError();
+    const wanted = parseUpstreamEndpoints(endpoints).map((e) => this.upstreams.get(formatAddress(e.host, e.port)) ?? new SocketUpstream(e.host, e.port, this.settings));
+    const { removed } = this.list.reconcile(wanted);
+    this.upstreams.clear();
+    for (const u of wanted) this.upstreams.set(u.key, u);
+    for (const u of removed) this.metrics?.removeUpstream(u.key);
+    this.enforceCloseOnDown();
+  }
+
+  /** The current state: listener, overall health, every upstream with its counters. */
+  snapshot(): LoadBalancerSnapshot {
+    const upstreams: UpstreamSnapshot[] = this.list.entries().map(({ backend: u, state }) => {
+      const live = this.proxy.liveBytes(u);
+      const snap: UpstreamSnapshot = {
+        host: u.host,
+        port: u.port,
+        address: u.key,
+        healthy: state.healthy,
+        score: state.score,
+        tier: state.tier,
+        activeConnections: this.proxy.activeConnections(u),
+        totalConnections: u.stats.totalConnections,
+        bytesIn: u.stats.bytesIn + live.bytesIn,
+        bytesOut: u.stats.bytesOut + live.bytesOut,
+        dialFailures: u.stats.dialFailures,
+      };
+      if (state.latencyMs !== undefined) snap.latencyMs = state.latencyMs;
+      if (state.lastError !== undefined) snap.lastError = state.lastError;
+      return snap;
+    });
+    return {
+      listener: this.listener.state(),
+      healthy: this.list.anyHealthy(),
+      upstreams,
+      connections: {
+        active: this.proxy.size(),
+        refused: this.proxy.refused,
+        failed: this.proxy.failed,
+        stalled: this.proxy.stalled,
+        bufferedBytes: this.proxy.bufferedBytes(),
+      },
+    };
+  }
+
+  /**
+   * Be told when the listener state or an upstream's health, tier or score changes, or upstreams come
+   * and go (not on every check or connection). Calls are coalesced: one per burst, with a fresh snapshot.
+   */
+  onChange(listener: (snapshot: LoadBalancerSnapshot) => void): () => void {
+    this.subscribers.add(listener);
+    return () => this.subscribers.delete(listener);
+  }
+
+  /** Stop accepting at once, stop checking, let connections drain up to `drainTimeoutMs`, then destroy them. */
+  async close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.listener.close();
+    this.list.stop();
+    await this.proxy.drain(options.drainTimeoutMs ?? this.options.drainTimeoutMs);
+    for (const u of this.upstreams.values()) this.metrics?.removeUpstream(u.key);
+    this.metrics?.detach(this);
+    this.logger.info('closed');
+  }
+
+  private proxyOptions(): { maxConnections: number; stallTimeoutMs: number; dialTimeoutMs: number } {
+    const { maxConnections, stallTimeoutMs, dialTimeoutMs } = this.options;
+    return { maxConnections, stallTimeoutMs, dialTimeoutMs };
+  }
+
+  private onUpstreamChange(change: UpstreamChange<SocketUpstream>): void {
+    const { backend: u, state, previous } = change;
+    if (change.type === 'updated' && previous && previous.healthy !== state.healthy) {
+      const fields = { upstream: u.key, score: state.score, tier: state.tier, lastError: state.lastError };
+      if (state.healthy) this.logger.info(fields, 'upstream healthy');
+      else this.logger.warn(fields, 'upstream unhealthy');
+    } else if (change.type !== 'updated') {
+      this.logger.info({ upstream: u.key }, change.type === 'added' ? 'upstream added' : 'upstream removed');
+    }
+    this.enforceCloseOnDown();
+    this.notify();
+  }
+
+  /**
+   * Connections to an upstream that is failing (score < 0) or was removed are closed so their clients
+   * reconnect elsewhere, but only while a healthy alternative exists: with none, a half-working
+   * upstream beats no upstream. Not-yet-checked upstreams (score 0) are left alone.
+   */
+  private enforceCloseOnDown(): void {
+    if (!this.options.closeConnectionsOnDown || !this.list.anyHealthy()) return;
+    this.proxy.closeConnections((u) => (this.list.state(u)?.score ?? -1) < 0, 'upstream down or removed');
+  }
+
+  private notify(): void {
+    if (this.notifyQueued || this.subscribers.size === 0) return;
+    this.notifyQueued = true;
+    queueMicrotask(() => {
+      this.notifyQueued = false;
+      const snapshot = this.snapshot();
+      for (const fn of [...this.subscribers]) {
+        try {
+          fn(snapshot);
+        } catch (err) {
+          this.logger.error({ err }, 'onChange listener threw');
+        }
+      }
+    });
+  }
+}

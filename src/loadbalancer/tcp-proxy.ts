@@ -1,0 +1,313 @@
+import { connect, type Socket } from 'node:net';
+import type { Logger } from '../runtime/logger.js';
+import { formatAddress } from './address.js';
+import { describeError, NoUpstreamsError } from './errors.js';
+
+/** Lifetime counters of one upstream; bytes cover closed connections (live ones are read off the sockets). */
+export interface UpstreamStats {
+  totalConnections: number;
+  dialFailures: number;
+  /** Bytes received from the upstream. */
+  bytesIn: number;
+  /** Bytes sent to the upstream. */
+  bytesOut: number;
+}
+
+/** An upstream the proxy can dial. */
+export interface ProxyUpstream {
+  readonly host: string;
+  readonly port: number;
+  readonly stats: UpstreamStats;
+}
+
+/** The policy the proxy asks for candidates and tells about outcomes (an `UpstreamList`). */
+export interface UpstreamPicker<U> {
+  acquire(exclude: ReadonlySet<U>): U | undefined;
+  release(upstream: U): void;
+  down(upstream: U, reason: string): void;
+}
+
+/** Limits and timeouts of the data path. */
+export interface TcpProxyOptions {
+  maxConnections: number;
+  stallTimeoutMs: number;
+  dialTimeoutMs: number;
+  keepAliveMs?: number;
+}
+
+const NONE: ReadonlySet<never> = new Set();
+
+interface Connection<U> {
+  client: Socket;
+  upstream: Socket | undefined;
+  target: U | undefined;
+  tried: Set<U> | undefined;
+  established: boolean;
+  finished: boolean;
+  /** Abandon the dial in progress (the client left first). */
+  cancelDial: (() => void) | undefined;
+  /** Stall detection: flushed-byte mark seen at the last sweep, and since when it has not moved. */
+  mark: number;
+  stalledSince: number;
+}
+
+/**
+ * The TCP pass-through: for each client, dial candidates in the picker's order until one answers, then
+ * `pipe` both ways (Node's backpressure: a slow reader pauses its writer; half-close forwarded). The
+ * data path allocates nothing per chunk and arms no per-chunk timers; stalls are found by one sweep timer.
+ */
+export class TcpProxy<U extends ProxyUpstream> {
+  /** Connections refused because the limit was reached. */
+  refused = 0;
+  /** Client connections given up because no upstream could be reached. */
+  failed = 0;
+  /** Connections closed because the upstream stopped taking data. */
+  stalled = 0;
+  private readonly connections = new Set<Connection<U>>();
+  private readonly groups = new Map<U, Set<Connection<U>>>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private emptyWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly picker: UpstreamPicker<U>,
+    private options: TcpProxyOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Change limits and timeouts; they apply to new dials and the next sweeps. */
+  setOptions(options: TcpProxyOptions): void {
+    this.options = { ...options };
+    if (this.sweepTimer) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = undefined;
+      this.armSweep();
+    }
+  }
+
+  /** Take an accepted (paused) client socket. */
+  handle(client: Socket): void {
+    if (this.connections.size >= this.options.maxConnections) {
+      this.refused++;
+      client.on('error', ignore);
+      client.destroy();
+      if (this.refused === 1 || this.refused % 1000 === 0) {
+        this.logger.warn({ limit: this.options.maxConnections, refused: this.refused }, 'connection limit reached; refusing');
+      }
+      return;
+    }
+    const conn: Connection<U> = { client, upstream: undefined, target: undefined, tried: undefined, established: false, finished: false, cancelDial: undefined, mark: 0, stalledSince: 0 };
+    this.connections.add(conn);
+    client.on('error', (err) => this.onSocketError(conn, err));
+    client.on('close', () => this.finish(conn));
+    this.dial(conn);
+  }
+
+  /** Number of client connections (dialing or established). */
+  size(): number {
+    return this.connections.size;
+  }
+
+  /** Established connections to `upstream`. */
+  activeConnections(upstream: U): number {
+    return this.groups.get(upstream)?.size ?? 0;
+  }
+
+  /** Bytes moved so far by the live connections to `upstream` (closed ones are in its stats). */
+  liveBytes(upstream: U): { bytesIn: number; bytesOut: number } {
+    let bytesIn = 0;
+    let bytesOut = 0;
+    for (const c of this.groups.get(upstream) ?? NONE) {
+      bytesIn += c.upstream?.bytesRead ?? 0;
+      bytesOut += flushed(c.upstream);
+    }
+    return { bytesIn, bytesOut };
+  }
+
+  /** Bytes held in the proxy's own stream buffers right now (bounded by the high-water marks). */
+  bufferedBytes(): number {
+    let total = 0;
+    for (const c of this.connections) {
+      total += c.client.writableLength + c.client.readableLength;
+      if (c.upstream) total += c.upstream.writableLength + c.upstream.readableLength;
+    }
+    return total;
+  }
+
+  /** Close every established connection whose upstream matches; returns how many. */
+  closeConnections(match: (upstream: U) => boolean, reason: string): number {
+    let closed = 0;
+    for (const [upstream, group] of this.groups) {
+      if (group.size === 0 || !match(upstream)) continue;
+      this.logger.info({ upstream: formatAddress(upstream.host, upstream.port), connections: group.size, reason }, 'closing connections');
+      for (const c of [...group]) {
+        this.destroy(c);
+        closed++;
+      }
+    }
+    return closed;
+  }
+
+  /** Let connections finish for up to `timeoutMs`, then destroy the rest; resolves when none is left. */
+  async drain(timeoutMs: number): Promise<void> {
+    if (this.connections.size > 0 && timeoutMs > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        this.emptyWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    if (this.connections.size === 0) return;
+    this.logger.info({ connections: this.connections.size }, 'drain timeout: destroying remaining connections');
+    const gone = new Promise<void>((resolve) => this.emptyWaiters.push(resolve));
+    for (const c of [...this.connections]) this.destroy(c);
+    await gone;
+  }
+
+  private dial(conn: Connection<U>): void {
+    const target = this.picker.acquire(conn.tried ?? NONE);
+    if (target === undefined) {
+      this.failed++;
+      const err = new NoUpstreamsError(`no upstream reachable (${conn.tried?.size ?? 0} tried)`);
+      this.logger.warn({ err }, 'client connection failed');
+      this.destroy(conn);
+      return;
+    }
+    const { keepAliveMs = 10_000, dialTimeoutMs } = this.options;
+    const upstream = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: keepAliveMs });
+    conn.upstream = upstream;
+    conn.target = target;
+    upstream.setTimeout(dialTimeoutMs);
+    const abandon = (): void => {
+      upstream.removeListener('connect', onConnect);
+      upstream.removeListener('timeout', onTimeout);
+      upstream.removeListener('error', onFail);
+      upstream.on('error', ignore);
+      upstream.destroy();
+      conn.upstream = undefined;
+      conn.target = undefined;
+      conn.cancelDial = undefined;
+      this.picker.release(target);
+    };
+    conn.cancelDial = abandon;
+    const onFail = (err: Error): void => {
+      abandon();
+      target.stats.dialFailures++;
+      const reason = `dial ${formatAddress(target.host, target.port)}: ${describeError(err)}`;
+      this.logger.warn({ upstream: formatAddress(target.host, target.port), err: describeError(err) }, 'dial failed; trying the next upstream');
+      this.picker.down(target, reason);
+      (conn.tried ??= new Set()).add(target);
+      this.dial(conn);
+    };
+    const onTimeout = (): void => onFail(new Error(`timed out after ${dialTimeoutMs} ms`));
+    const onConnect = (): void => {
+      conn.cancelDial = undefined;
+      upstream.removeListener('error', onFail);
+      upstream.removeListener('timeout', onTimeout);
+      upstream.setTimeout(0);
+      conn.established = true;
+      target.stats.totalConnections++;
+      let group = this.groups.get(target);
+      if (!group) this.groups.set(target, (group = new Set()));
+      group.add(conn);
+      upstream.on('error', (err) => this.onSocketError(conn, err));
+      upstream.on('close', () => this.finish(conn));
+      conn.mark = flushed(upstream);
+      // pipe() resumes the paused client; end → end keeps half-closed directions flowing.
+      conn.client.pipe(upstream);
+      upstream.pipe(conn.client);
+      this.armSweep();
+    };
+    upstream.once('connect', onConnect);
+    upstream.once('error', onFail);
+    upstream.once('timeout', onTimeout);
+  }
+
+  private onSocketError(conn: Connection<U>, err: Error): void {
+    this.logger.debug({ err: describeError(err) }, 'proxied connection error');
+    this.destroy(conn);
+  }
+
+  private destroy(conn: Connection<U>): void {
+    conn.client.destroy();
+    conn.upstream?.destroy();
+  }
+
+  /** Runs on the first `close` of either side: close the other, account, release. Idempotent. */
+  private finish(conn: Connection<U>): void {
+    if (conn.finished) return;
+    conn.finished = true;
+    conn.client.destroy();
+    const { upstream, target } = conn;
+    if (upstream && conn.established && target) {
+      upstream.destroy();
+      target.stats.bytesIn += upstream.bytesRead;
+      target.stats.bytesOut += flushed(upstream);
+      this.picker.release(target);
+      const group = this.groups.get(target);
+      group?.delete(conn);
+      if (group?.size === 0) this.groups.delete(target);
+    } else {
+      conn.cancelDial?.(); // the client left while we were dialing: not the upstream's fault
+    }
+    this.connections.delete(conn);
+    if (this.connections.size === 0) {
+      const waiters = this.emptyWaiters;
+      this.emptyWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  private armSweep(): void {
+    if (this.sweepTimer) return;
+    const period = Math.min(5_000, Math.max(50, Math.floor(this.options.stallTimeoutMs / 4)));
+    this.sweepTimer = setInterval(() => this.sweep(), period);
+    this.sweepTimer.unref();
+  }
+
+  /**
+   * Node has no TCP_USER_TIMEOUT: a peer that stops acknowledging leaves our writes queued forever and
+   * keepalive never probes a connection with data in flight. Close connections whose upstream has had
+   * data queued without a completed write for `stallTimeoutMs`. Only the upstream side is judged: the
+   * client is local, and a client that pauses reading is its own business (it slows the upstream).
+   */
+  private sweep(): void {
+    if (this.groups.size === 0) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = undefined;
+      return;
+    }
+    const now = performance.now();
+    const limit = this.options.stallTimeoutMs;
+    for (const group of this.groups.values()) {
+      for (const c of group) {
+        const up = c.upstream as Socket;
+        if (up.writableLength === 0) {
+          c.stalledSince = 0;
+          continue;
+        }
+        const mark = flushed(up);
+        if (mark !== c.mark || c.stalledSince === 0) {
+          c.mark = mark;
+          c.stalledSince = now;
+        } else if (now - c.stalledSince >= limit) {
+          this.stalled++;
+          this.logger.warn({ upstream: remote(up), queuedBytes: up.writableLength, stalledMs: Math.round(now - c.stalledSince) }, 'upstream stalled; closing');
+          this.destroy(c);
+        }
+      }
+    }
+  }
+}
+
+/** Bytes the kernel has taken from this socket (bytesWritten counts queued data too). */
+function flushed(socket: Socket | undefined): number {
+  return socket ? socket.bytesWritten - socket.writableLength : 0;
+}
+
+function remote(socket: Socket): string {
+  return formatAddress(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
+}
+
+function ignore(): void {}

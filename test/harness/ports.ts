@@ -1,0 +1,69 @@
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+
+/** The n-th loopback address, `127.0.0.n` (Linux routes all of 127/8 to lo: distinct hosts for free). */
+export function loopback(n: number): string {
+  return `127.0.0.${n}`;
+}
+
+/** Listen on `host:port` (0 = ephemeral) and resolve with the bound port; rejects on EADDRINUSE etc. */
+export function listen(server: Server, host: string, port = 0): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen({ host, port, exclusive: true }, () => {
+      server.removeListener('error', onError);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/** Close a server (stop accepting); resolves once the listening socket is released. */
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    server.close(() => resolve());
+  });
+}
+
+/**
+ * A port that was free a moment ago on `host`, for tests that must bind the same fixed port twice
+ * (port taken then freed, restart on the same address). Prefer port 0 everywhere else.
+ */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const server = createServer();
+  const port = await listen(server, host, 0);
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Hold `host:port` with a bare listener (to make it "taken"); close the returned server to free it. */
+export async function occupyPort(host: string, port: number): Promise<Server> {
+  const server = createServer((s) => s.destroy());
+  await listen(server, host, port);
+  return server;
+}
+
+/** True when this machine can bind [::1] (containers often have IPv6 disabled). */
+export async function ipv6LoopbackAvailable(): Promise<boolean> {
+  const server = createServer();
+  try {
+    await listen(server, '::1', 0);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await closeServer(server);
+  }
+}
+
+/** Connect to `host:port` and resolve once connected (allowHalfOpen so tests can half-close). */
+export function connectTo(host: string, port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port, allowHalfOpen: true });
+    socket.once('connect', () => {
+      socket.removeListener('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
+}
