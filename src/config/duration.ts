@@ -53,7 +53,9 @@ export function tryParseDuration(text: string): DurationResult {
         : fail(`needs a unit after ${JSON.stringify(rest)} (got ${shown}); units: ${UNITS_HINT}`);
     }
     const perUnit = UNIT_NS[unit];
-    if (perUnit === undefined) return fail(`has unknown unit ${JSON.stringify(unit)} (got ${shown}); units: ${UNITS_HINT}`);
+    if (perUnit === undefined) {
+      return fail(`has unknown unit ${JSON.stringify(unit)} (got ${shown}); units: ${UNITS_HINT}`);
+    }
     ns += Number(whole === '' ? '0' : whole) * perUnit;
     if (frac !== undefined && frac !== '') ns += Math.floor(Number(`0.${frac}`) * perUnit);
     if (!Number.isSafeInteger(ns)) return fail(`is too long (got ${shown})`);

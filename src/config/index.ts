@@ -1,7 +1,12 @@
 // Public surface of the config package: machine configs, members files, durations and their errors.
 export { InvalidConfigError, INVALID_CONFIG, formatIssue } from './errors.js';
 export { parseDuration, tryParseDuration, formatDuration, type DurationResult } from './duration.js';
-export { parseMachineConfig, parseMachineConfigDocuments, machineConfigView, type MachineConfig } from './machine-config.js';
+export {
+  parseMachineConfig,
+  parseMachineConfigDocuments,
+  machineConfigView,
+  type MachineConfig,
+} from './machine-config.js';
 export { CONFIG_VERSION, READ_KINDS } from './documents.js';
 export {
   parseMembersFile,
@@ -17,7 +22,7 @@ export {
   KUBEPRISM_DEFAULTS,
   DEFAULT_LOCAL_API_SERVER_PORT,
   HEALTH_CHECK_MODES,
-  MAX_HEALTH_CHECK_DURATION_MS,
+  HEALTH_CHECK_LIMITS,
   machineConfigViewSchema,
   kubePrismSettingsSchema,
   healthCheckSettingsSchema,

@@ -35,12 +35,29 @@ export interface IssueContext {
 export function toInvalidConfigError(raw: readonly RawIssue[], ctx: IssueContext): InvalidConfigError {
   const issues: FieldIssue[] = [];
   const lines: string[] = [];
-  for (const r of raw) {
-    const pos = r.position ?? (r.document === undefined ? undefined : ctx.locate?.(r.document, r.path));
+  const seen = new Set<string>();
+  const located = raw.map((r) => ({
+    ...r,
+    position: r.position ?? (r.document === undefined ? undefined : ctx.locate?.(r.document, r.path)),
+  }));
+  // Reading order: by document, then by line; issues that point nowhere keep their order at the end.
+  const key = (r: RawIssue): [number, number, number] => [
+    r.document ?? Number.MAX_SAFE_INTEGER,
+    r.position?.line ?? Number.MAX_SAFE_INTEGER,
+    r.position?.column ?? Number.MAX_SAFE_INTEGER,
+  ];
+  located.sort((a, b) => compareTuples(key(a), key(b)));
+  for (const r of located) {
+    const pos = r.position;
     const where = pos === undefined ? '' : ` (line ${pos.line}, column ${pos.column})`;
-    const prefix =
-      r.document !== undefined && ctx.documentCount > 1 ? `document ${r.document + 1} (${ctx.label(r.document)}): ` : '';
-    issues.push({ path: r.path, message: `${prefix}${r.message}${where}` });
+    const named = r.document !== undefined && ctx.documentCount > 1;
+    const prefix = named ? `document ${(r.document ?? 0) + 1} (${ctx.label(r.document ?? 0)}): ` : '';
+    const issue = { path: r.path, message: `${prefix}${r.message}${where}` };
+    // One mistake can surface twice (e.g. the YAML parser reporting it per document); say it once.
+    const id = `${issue.path}\u0000${issue.message}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    issues.push(issue);
     lines.push(`${prefix}${formatIssue({ path: r.path, message: r.message })}${where}`);
   }
   return new InvalidConfigError(issues, lines);
@@ -52,4 +69,12 @@ export function joinPath(...segments: readonly (string | number | symbol)[]): st
     .map(String)
     .filter((s) => s !== '')
     .join('.');
+}
+
+function compareTuples(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < a.length; i++) {
+    const d = (a[i] ?? 0) - (b[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
 }

@@ -27,7 +27,10 @@ export interface KubePrismSource {
  * Resolves the KubePrism settings from at most one source (the caller reports a second one as an error),
  * applying defaults and the cross-field checks. Returns undefined when any issue was found.
  */
-export function resolveKubePrism(source: KubePrismSource | undefined, issues: RawIssue[]): KubePrismSettings | undefined {
+export function resolveKubePrism(
+  source: KubePrismSource | undefined,
+  issues: RawIssue[],
+): KubePrismSettings | undefined {
   const defaults = KUBEPRISM_DEFAULTS;
   if (source === undefined) return { ...defaults, healthCheck: { ...defaults.healthCheck } };
 
@@ -61,17 +64,18 @@ export function resolveKubePrism(source: KubePrismSource | undefined, issues: Ra
   const { intervalMs, timeoutMs } = settings.healthCheck;
   if (timeoutMs >= intervalMs) {
     const at = (field: string): string => joinPath(source.base, 'healthCheck', field);
+    const [interval, timeout] = [formatDuration(intervalMs), formatDuration(timeoutMs)];
     issues.push(
       hc.timeout !== undefined
         ? {
             document: source.document,
             path: at('timeout'),
-            message: `must be less than the interval (${formatDuration(intervalMs)}), got ${formatDuration(timeoutMs)}`,
+            message: `must be less than the interval (${interval}) (got ${timeout})`,
           }
         : {
             document: source.document,
             path: at('interval'),
-            message: `must be greater than the timeout (${formatDuration(timeoutMs)}, the default), got ${formatDuration(intervalMs)}`,
+            message: `must be greater than the timeout (${timeout}, the default) (got ${interval})`,
           },
     );
   }

@@ -32,7 +32,7 @@ export function parseMachineConfig(text: string): MachineConfig {
   if (read.issues.length > 0) throw toInvalidConfigError(read.issues, ctx);
   if (read.documents.length === 0) {
     // Comments and blank lines only count as empty too: there is nothing to run on.
-    throw toInvalidConfigError([{ path: '', message: 'empty file: expected a Talos machine config (version: v1alpha1)' }], ctx);
+    throw toInvalidConfigError([{ path: '', message: `empty file: ${EXPECTED}` }], ctx);
   }
   const { view, issues } = evaluate(read.documents);
   if (view === undefined) throw toInvalidConfigError(issues, ctx);
@@ -64,6 +64,11 @@ export function machineConfigView(documents: readonly unknown[]): MachineConfigV
 /** Where the v1alpha1 document keeps KubePrism settings. */
 const V1_KUBEPRISM = 'machine.features.kubePrism';
 
+const EXPECTED = 'expected a Talos machine config (version: v1alpha1)';
+const NO_V1ALPHA1 = 'no v1alpha1 document: a machine config needs one ("version: v1alpha1") with machine.type';
+const NO_ENDPOINT = 'no cluster endpoint: set cluster.controlPlane.endpoint or a KubeClusterConfig document';
+const ENDPOINT_REQUIRED = 'required: the https URL of the cluster API endpoint';
+
 /** A place a value can be written: a document (if the config has one of that kind) and a dotted path in it. */
 interface Place {
   doc: FoundDocument | undefined;
@@ -77,7 +82,7 @@ function written(place: Place): place is { doc: FoundDocument; path: string } {
 function evaluate(documents: readonly unknown[]): { view?: MachineConfigView; issues: RawIssue[] } {
   const issues: RawIssue[] = [];
   if (documents.length === 0) {
-    return { issues: [{ path: '', message: 'no documents: expected a Talos machine config (version: v1alpha1)' }] };
+    return { issues: [{ path: '', message: `no documents: ${EXPECTED}` }] };
   }
 
   const { v1alpha1: v1, kinds, unrecognised } = sortDocuments(documents, issues);
@@ -90,23 +95,24 @@ function evaluate(documents: readonly unknown[]): { view?: MachineConfigView; is
 
   // Presence is judged on the raw documents, so a missing field is reported even when a sibling is invalid.
   if (v1 === undefined) {
-    if (cascade) issues.push({ path: '', message: 'no v1alpha1 document: a machine config needs one ("version: v1alpha1") with machine.type' });
+    if (cascade) issues.push({ path: '', message: NO_V1ALPHA1 });
   } else if (!written({ doc: v1, path: 'machine.type' })) {
     issues.push({ document: v1.index, path: 'machine.type', message: 'required (controlplane or worker)' });
   }
   const machineType = v1Data?.machine?.type;
 
   // Each value may come from the v1alpha1 document or its Talos 1.15 document, not both.
-  const endpointAt = onlyOnce({ doc: v1, path: 'cluster.controlPlane.endpoint' }, { doc: kcc, path: 'endpoint' }, issues);
-  onlyOnce({ doc: v1, path: 'cluster.clusterName' }, { doc: kcc, path: 'clusterName' }, issues);
-  const apiPortAt = onlyOnce({ doc: v1, path: 'cluster.controlPlane.localAPIServerPort' }, { doc: kapi, path: 'apiPort' }, issues);
-  const kubePrismAt = onlyOnce({ doc: v1, path: V1_KUBEPRISM }, { doc: kpc, path: '' }, issues);
+  const place = (doc: FoundDocument | undefined, path: string): Place => ({ doc, path });
+  const endpointAt = onlyOnce(place(v1, 'cluster.controlPlane.endpoint'), place(kcc, 'endpoint'), issues);
+  onlyOnce(place(v1, 'cluster.clusterName'), place(kcc, 'clusterName'), issues);
+  const apiPortAt = onlyOnce(place(v1, 'cluster.controlPlane.localAPIServerPort'), place(kapi, 'apiPort'), issues);
+  const kubePrismAt = onlyOnce(place(v1, V1_KUBEPRISM), place(kpc, ''), issues);
 
   if (!written(endpointAt) && (cascade || endpointAt.doc !== undefined)) {
     issues.push(
       endpointAt.doc === undefined
-        ? { path: '', message: 'no cluster endpoint: set cluster.controlPlane.endpoint or a KubeClusterConfig document' }
-        : { document: endpointAt.doc.index, path: endpointAt.path, message: 'required: the https URL of the cluster API endpoint' },
+        ? { path: '', message: NO_ENDPOINT }
+        : { document: endpointAt.doc.index, path: endpointAt.path, message: ENDPOINT_REQUIRED },
     );
   }
   const clusterEndpoint: ClusterEndpoint | undefined = kccData?.endpoint ?? v1Data?.cluster?.controlPlane?.endpoint;
@@ -151,14 +157,15 @@ function evaluate(documents: readonly unknown[]): { view?: MachineConfigView; is
  */
 function onlyOnce(classic: Place, modern: Place, issues: RawIssue[]): Place {
   if (written(classic) && written(modern)) {
+    const other = `document ${modern.doc.index + 1}`;
     const label = documentLabel(modern.doc.value);
     issues.push({
       document: classic.doc.index,
       path: classic.path,
       message:
         modern.path === ''
-          ? `KubePrism is also configured by the ${label} document (document ${modern.doc.index + 1}); configure it in one place only`
-          : `also set as ${modern.path} in document ${modern.doc.index + 1} (${label}); set it in one place only`,
+          ? `KubePrism is also configured by the ${label} document (${other}); configure it in one place only`
+          : `also set as ${modern.path} in ${other} (${label}); set it in one place only`,
     });
   }
   if (written(modern)) return modern;
@@ -170,7 +177,7 @@ function onlyOnce(classic: Place, modern: Place, issues: RawIssue[]): Place {
 function getPath(value: unknown, path: string): unknown {
   let cur = value;
   for (const key of path === '' ? [] : path.split('.')) {
-    if (!isPlainObject(cur) || !(key in cur)) return undefined;
+    if (!isPlainObject(cur) || !Object.hasOwn(cur, key)) return undefined;
     cur = cur[key];
   }
   return cur;

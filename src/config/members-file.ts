@@ -15,7 +15,11 @@ export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/u;
 /** A resource id (here: a member's node name). */
 export const memberIdSchema = z.custom<string>(
   (v) => typeof v === 'string' && v.length <= MAX_ID_LENGTH && ID_PATTERN.test(v),
-  { error: mustBe(`a valid id (letters, digits, ".", "_", ":", "-", starting with a letter or digit, at most ${MAX_ID_LENGTH} characters)`) },
+  {
+    error: mustBe(
+      `a valid id (letters, digits, ".", "_", ":", "-", starting with a letter or digit, at most ${MAX_ID_LENGTH} characters)`,
+    ),
+  },
 );
 
 /** An IPv4 or IPv6 address, as `node:net` `isIP` understands them. */
@@ -31,7 +35,8 @@ const nameSchema = z.custom<string>((v) => typeof v === 'string' && v !== '' && 
 /** Only control-plane members run an API server; a worker claiming one would send traffic nowhere. */
 function checkControlPlane(spec: { machineType: string; controlPlane?: unknown }, ctx: z.RefinementCtx): void {
   if (spec.machineType === 'worker' && spec.controlPlane !== undefined) {
-    ctx.addIssue({ code: 'custom', path: ['controlPlane'], message: 'only control-plane members have one (machineType is worker)' });
+    const message = 'only control-plane members have one (machineType is worker)';
+    ctx.addIssue({ code: 'custom', path: ['controlPlane'], message });
   }
 }
 
@@ -64,9 +69,11 @@ export interface MemberEntry {
 }
 
 /** An entry of a members file: the spec fields plus `id`; `nodeId` defaults to the id. */
-const memberEntrySchema = mapping({ id: memberIdSchema, ...memberSpecShape, nodeId: nameSchema.optional() }).superRefine(
-  checkControlPlane,
-);
+const memberEntrySchema = mapping({
+  id: memberIdSchema,
+  ...memberSpecShape,
+  nodeId: nameSchema.optional(),
+}).superRefine(checkControlPlane);
 
 /**
  * Parses a members file (YAML or JSON): `members: [{id, hostname, machineType, addresses, controlPlane}]`.
@@ -81,11 +88,13 @@ export function parseMembersFile(text: string): MemberEntry[] {
   if (doc === undefined) throw invalid([{ path: '', message: 'empty file: expected "members: [...]"' }]);
   if (more.length > 0) throw invalid([{ path: '', message: `expected one YAML document, found ${more.length + 1}` }]);
   if (!isPlainObject(doc) || !('members' in doc)) {
-    throw invalid([{ document: 0, path: 'members', message: `required: a list of members (the file holds ${describeValue(doc)})` }]);
+    const message = `required: a list of members (the file holds ${describeValue(doc)})`;
+    throw invalid([{ document: 0, path: 'members', message }]);
   }
   const list = doc.members;
   if (!Array.isArray(list)) {
-    throw invalid([{ document: 0, path: 'members', message: `must be a list, possibly empty (got ${describeValue(list)})` }]);
+    const message = `must be a list, possibly empty (got ${describeValue(list)})`;
+    throw invalid([{ document: 0, path: 'members', message }]);
   }
 
   const issues: RawIssue[] = [];
@@ -96,7 +105,8 @@ export function parseMembersFile(text: string): MemberEntry[] {
     const rawId = isPlainObject(raw) && typeof raw.id === 'string' ? raw.id : undefined;
     const first = rawId === undefined ? undefined : seen.get(rawId);
     if (rawId !== undefined && first !== undefined) {
-      issues.push({ document: 0, path: `members.${i}.id`, message: `duplicate id "${rawId}" (also members.${first}.id)` });
+      const message = `duplicate id "${rawId}" (also members.${first}.id)`;
+      issues.push({ document: 0, path: `members.${i}.id`, message });
     } else if (rawId !== undefined) {
       seen.set(rawId, i);
     }

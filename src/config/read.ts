@@ -18,7 +18,10 @@ export function dropNulls(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(dropNulls);
   if (!isPlainObject(value)) return value;
   const out: PlainObject = {};
-  for (const [k, v] of Object.entries(value)) if (v !== null) out[k] = dropNulls(v);
+  for (const [k, v] of Object.entries(value)) {
+    // defineProperty, so a `__proto__` key stays a plain key instead of replacing the prototype.
+    if (v !== null) Object.defineProperty(out, k, { value: dropNulls(v), enumerable: true, writable: true, configurable: true });
+  }
   return out;
 }
 
@@ -26,7 +29,8 @@ export function dropNulls(value: unknown): unknown {
 function fallbackMessage(iss: { code?: string; expected?: unknown; input?: unknown }): string | undefined {
   if (iss.code !== 'invalid_type') return undefined;
   if (iss.input === undefined) return 'required';
-  const expected = iss.expected === 'object' ? 'a mapping of fields' : iss.expected === 'array' ? 'a list' : `a ${String(iss.expected)}`;
+  const names: Record<string, string> = { object: 'a mapping of fields', array: 'a list' };
+  const expected = names[String(iss.expected)] ?? `a ${String(iss.expected)}`;
   return `must be ${expected} (got ${describeValue(iss.input)})`;
 }
 

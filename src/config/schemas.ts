@@ -9,8 +9,15 @@ import { describeValue } from './errors.js';
 /** Health-check modes: TCP connect, TLS handshake, or HTTPS `GET /readyz`. */
 export const HEALTH_CHECK_MODES = ['tcp', 'tls', 'readyz'] as const;
 
-/** Longest interval or timeout accepted; far above any sane value, well below where Node timers overflow. */
-export const MAX_HEALTH_CHECK_DURATION_MS = 24 * 3_600_000;
+/** Health-check duration bounds, in whole milliseconds; they match what the balancer itself accepts. */
+export const HEALTH_CHECK_LIMITS = Object.freeze({
+  minIntervalMs: 10,
+  minTimeoutMs: 1,
+  maxDurationMs: 3_600_000,
+  maxConnections: 1_000_000,
+});
+
+const LIMITS = HEALTH_CHECK_LIMITS;
 
 /** `error` option rendering "must be <what> (got <value>)", or "required" when the field is absent. */
 export function mustBe(what: string): (iss: { input?: unknown }) => string {
@@ -45,7 +52,8 @@ export const clusterEndpointSchema = z.object({
 /** A cluster endpoint URL: `https://host[:port]`, port 443 when absent, IPv6 hosts in brackets. */
 export const endpointSchema = z.string({ error: mustBe('an https URL') }).transform((text, ctx) => {
   const fail = (detail: string): never => {
-    ctx.issues.push({ code: 'custom', message: `must be an https URL${detail} (got ${describeValue(text)})`, input: text });
+    const message = `must be an https URL${detail} (got ${describeValue(text)})`;
+    ctx.issues.push({ code: 'custom', message, input: text });
     return z.NEVER;
   };
   // WHATWG URL also accepts "https:host"; insist on the usual form so typos are not silently "fixed".
@@ -66,42 +74,47 @@ export const endpointSchema = z.string({ error: mustBe('an https URL') }).transf
   return { url: text, host, port: url.port === '' ? 443 : Number(url.port) };
 });
 
-/** A Go-style duration string (`5s`, `500ms`, `1m30s`) read into milliseconds, greater than 0 and at most 24h. */
-export const durationSchema = z.string({ error: mustBe('a duration string such as "5s"') }).transform((text, ctx) => {
-  const result = tryParseDuration(text);
-  const problem = !result.ok
-    ? result.message
-    : result.ms <= 0
-      ? `must be greater than 0 (got ${describeValue(text)})`
-      : result.ms > MAX_HEALTH_CHECK_DURATION_MS
-        ? `must be at most ${formatDuration(MAX_HEALTH_CHECK_DURATION_MS)} (got ${describeValue(text)})`
-        : undefined;
-  if (problem !== undefined || !result.ok) {
-    ctx.issues.push({ code: 'custom', message: problem ?? '', input: text });
-    return z.NEVER;
-  }
-  return result.ms;
-});
+/** A Go-style duration string (`5s`, `500ms`, `1m30s`) read into whole milliseconds within [minMs, maxMs]. */
+export function durationSchema(minMs: number, maxMs: number) {
+  return z.string({ error: mustBe('a duration string such as "5s"') }).transform((text, ctx) => {
+    const result = tryParseDuration(text);
+    const got = `(got ${describeValue(text)})`;
+    const problem = !result.ok
+      ? result.message
+      : result.ms < minMs
+        ? `must be at least ${formatDuration(minMs)} ${got}`
+        : result.ms > maxMs
+          ? `must be at most ${formatDuration(maxMs)} ${got}`
+          : !Number.isInteger(result.ms)
+            ? `must be a whole number of milliseconds ${got}`
+            : undefined;
+    if (problem !== undefined || !result.ok) {
+      ctx.issues.push({ code: 'custom', message: problem ?? '', input: text });
+      return z.NEVER;
+    }
+    return result.ms;
+  });
+}
 
 /** Jitter as a fraction of the interval, in [0, 1). */
 export const jitterSchema = z.custom<number>((v) => typeof v === 'number' && v >= 0 && v < 1, {
   error: mustBe('a number in [0, 1)'),
 });
 
+const DNS_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
+const DNS_NAME = new RegExp(`^${DNS_LABEL}(?:\\.${DNS_LABEL})*\\.?$`, 'u');
+
 /** A TLS server name for the API server certificate: a DNS name or an IP address. */
 export const tlsServerNameSchema = z.custom<string>(
-  (v) =>
-    typeof v === 'string' &&
-    v.length <= 253 &&
-    (isIP(v) !== 0 || /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/u.test(v)),
+  (v) => typeof v === 'string' && v.length <= 253 && (isIP(v) !== 0 || DNS_NAME.test(v)),
   { error: mustBe('a DNS name or IP address such as "api.cluster.local"') },
 );
 
 /** The `healthCheck` block as written in a config (all optional; defaults are applied later, in one place). */
 export const healthCheckInputSchema = mapping({
   mode: z.enum(HEALTH_CHECK_MODES, { error: mustBe('tcp, tls or readyz') }).optional(),
-  interval: durationSchema.optional(),
-  timeout: durationSchema.optional(),
+  interval: durationSchema(HEALTH_CHECK_LIMITS.minIntervalMs, HEALTH_CHECK_LIMITS.maxDurationMs).optional(),
+  timeout: durationSchema(HEALTH_CHECK_LIMITS.minTimeoutMs, HEALTH_CHECK_LIMITS.maxDurationMs).optional(),
   jitter: jitterSchema.optional(),
 });
 
@@ -112,21 +125,29 @@ export const kubePrismOptionsShape = {
   listenIPv6: booleanSchema.optional(),
   closeConnectionsOnDown: booleanSchema.optional(),
   maxConnections: z
-    .custom<number>((v) => Number.isSafeInteger(v) && (v as number) >= 1, { error: mustBe('a whole number, at least 1') })
+    .custom<number>((v) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= LIMITS.maxConnections, {
+      error: mustBe(`a whole number from 1 to ${LIMITS.maxConnections}`),
+    })
     .optional(),
 };
 
 /** `machine.features.kubePrism` in a v1alpha1 document. */
 export const v1alpha1KubePrismSchema = mapping({ enabled: booleanSchema.optional(), ...kubePrismOptionsShape });
 
-/** The parts of a v1alpha1 document kubeprism reads (after `null` fields are dropped, as Go reads them). */
+/**
+ * The parts of a v1alpha1 document kubeprism reads (after `null` fields are dropped, as Go reads them),
+ * except `machine.features.kubePrism`, which is read with `v1alpha1KubePrismSchema` on its own.
+ */
 export const v1alpha1ReadSchema = mapping({
   machine: mapping({
     type: machineTypeSchema.optional(),
-    features: mapping({ kubePrism: v1alpha1KubePrismSchema.optional() }).optional(),
+    features: mapping({}).optional(),
   }).optional(),
   cluster: mapping({
-    controlPlane: mapping({ endpoint: endpointSchema.optional(), localAPIServerPort: portSchema.optional() }).optional(),
+    controlPlane: mapping({
+      endpoint: endpointSchema.optional(),
+      localAPIServerPort: portSchema.optional(),
+    }).optional(),
     clusterName: z.string({ error: mustBe('a string') }).optional(),
   }).optional(),
 });
@@ -146,7 +167,8 @@ export const kubePrismConfigDocumentSchema = mapping({
     .literal(true, {
       error: (iss) =>
         iss.input === false
-          ? 'a KubePrismConfig document always enables KubePrism; remove the document and set machine.features.kubePrism.enabled: false to turn it off'
+          ? 'a KubePrismConfig document always enables KubePrism; remove the document and set ' +
+            'machine.features.kubePrism.enabled: false to turn it off'
           : `must be true or false (got ${describeValue(iss.input)})`,
     })
     .optional(),
@@ -157,8 +179,8 @@ export const kubePrismConfigDocumentSchema = mapping({
 /** The complete health-check settings kubeprism runs with. */
 export const healthCheckSettingsSchema = z.object({
   mode: z.enum(HEALTH_CHECK_MODES),
-  intervalMs: z.number().positive(),
-  timeoutMs: z.number().positive(),
+  intervalMs: z.number().int().min(HEALTH_CHECK_LIMITS.minIntervalMs).max(HEALTH_CHECK_LIMITS.maxDurationMs),
+  timeoutMs: z.number().int().min(HEALTH_CHECK_LIMITS.minTimeoutMs).max(HEALTH_CHECK_LIMITS.maxDurationMs),
   jitter: z.number().min(0).lt(1),
 });
 
@@ -170,7 +192,7 @@ export const kubePrismSettingsSchema = z.object({
   healthCheck: healthCheckSettingsSchema,
   listenIPv6: z.boolean(),
   closeConnectionsOnDown: z.boolean(),
-  maxConnections: z.number().int().min(1),
+  maxConnections: z.number().int().min(1).max(HEALTH_CHECK_LIMITS.maxConnections),
 });
 
 /** What the rest of kubeprism needs from a machine config. */

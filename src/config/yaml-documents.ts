@@ -58,10 +58,11 @@ export function readYamlDocuments(text: string): YamlDocuments {
     }
     if (value === null || value === undefined) continue;
     const index = documents.length;
-    const bad = checkJsonCompatible(value);
-    if (bad !== undefined) issues.push({ ...bad, document: index, position: locateIn(doc, bad.path, at) });
+    const bad = jsonProblems(value);
+    for (const b of bad) issues.push({ ...b, document: index, position: locateIn(doc, b.path, at) });
     kept.push(doc);
-    documents.push(value);
+    // A JSON round trip leaves plain data only: aliases no longer share one object between two places.
+    documents.push(bad.length === 0 ? JSON.parse(JSON.stringify(value)) : value);
   }
 
   return {
@@ -75,7 +76,11 @@ export function readYamlDocuments(text: string): YamlDocuments {
 }
 
 /** Finds the node at a dotted path (or its nearest existing ancestor) and returns where it starts. */
-function locateIn(doc: Document.Parsed, path: string, at: (offset: number) => SourcePosition): SourcePosition | undefined {
+function locateIn(
+  doc: Document.Parsed,
+  path: string,
+  at: (offset: number) => SourcePosition,
+): SourcePosition | undefined {
   const segments = path === '' ? [] : path.split('.');
   for (let n = segments.length; n >= 0; n--) {
     const keys = segments.slice(0, n).map((s) => (/^\d+$/u.test(s) ? Number(s) : s));
@@ -94,33 +99,29 @@ function locateIn(doc: Document.Parsed, path: string, at: (offset: number) => So
  * Documents are stored and served as JSON, so anything JSON cannot carry (`.inf`, `!!binary`, recursive
  * aliases) is refused here with its path rather than silently changing on the way through.
  */
-function checkJsonCompatible(value: unknown): { path: string; message: string } | undefined {
+function jsonProblems(value: unknown): { path: string; message: string }[] {
+  const problems: { path: string; message: string }[] = [];
   const ancestors = new Set<object>();
-  const walk = (v: unknown, path: string[], depth: number): { path: string; message: string } | undefined => {
-    const here = path.join('.');
-    if (depth > MAX_DEPTH) return { path: here, message: `nested more than ${MAX_DEPTH} levels deep` };
-    if (v === null || typeof v === 'string' || typeof v === 'boolean') return undefined;
+  const walk = (v: unknown, path: string[], depth: number): void => {
+    const problem = (message: string): void => void problems.push({ path: path.join('.'), message });
+    if (depth > MAX_DEPTH) return problem(`nested more than ${MAX_DEPTH} levels deep`);
+    if (v === null || typeof v === 'string' || typeof v === 'boolean') return;
     if (typeof v === 'number') {
-      return Number.isFinite(v) ? undefined : { path: here, message: `${String(v)} is not supported (JSON cannot carry it)` };
+      if (!Number.isFinite(v)) problem(`${String(v)} is not supported (JSON cannot carry it)`);
+      return;
     }
-    if (typeof v !== 'object') return { path: here, message: `unsupported value of type ${typeof v}` };
-    if (ancestors.has(v)) return { path: here, message: 'a YAML alias refers to its own anchor (recursive data)' };
+    if (typeof v !== 'object') return problem(`unsupported value of type ${typeof v}`);
+    if (ancestors.has(v)) return problem('a YAML alias refers to its own anchor (recursive data)');
     if (!Array.isArray(v) && Object.getPrototypeOf(v) !== Object.prototype) {
-      return { path: here, message: 'unsupported YAML value (binary, set or other non-JSON type)' };
+      return problem('unsupported YAML value (binary, set or other non-JSON type)');
     }
     ancestors.add(v);
-    try {
-      const entries: [string, unknown][] = Array.isArray(v) ? v.map((x, i) => [String(i), x]) : Object.entries(v);
-      for (const [k, child] of entries) {
-        const bad = walk(child, [...path, k], depth + 1);
-        if (bad !== undefined) return bad;
-      }
-    } finally {
-      ancestors.delete(v);
-    }
-    return undefined;
+    const entries: [string, unknown][] = Array.isArray(v) ? v.map((x, i) => [String(i), x]) : Object.entries(v);
+    for (const [k, child] of entries) walk(child, [...path, k], depth + 1);
+    ancestors.delete(v);
   };
-  return walk(value, [], 0);
+  walk(value, [], 0);
+  return problems;
 }
 
 function firstLine(message: string): string {
