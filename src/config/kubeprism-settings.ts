@@ -1,7 +1,7 @@
+import type { z } from 'zod';
 import { formatDuration } from './duration.js';
 import { joinPath, type RawIssue } from './issues.js';
 import { readWith } from './read.js';
-import type { z } from 'zod';
 import {
   KUBEPRISM_DEFAULTS,
   kubePrismOptionsShape,
