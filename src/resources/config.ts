@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineResource } from '../runtime/index.js';
+import { defineResource, type SpecOf } from '../runtime/index.js';
 
 /** The one machine config id, as in Talos. */
 export const MACHINE_CONFIG_ID = 'v1alpha1';
@@ -44,6 +44,8 @@ export const MachineConfigStatusType = defineResource({
     appliedAt: z.string().optional(),
     /** True when running on the persisted last good config because the source could not be used. */
     usingLastGood: z.boolean(),
+    /** Why the last good config could not be saved to the state directory (the config still applies). */
+    persistError: z.string().optional(),
     lastError: z
       .object({
         source: z.string(),
@@ -60,3 +62,6 @@ export const MachineConfigStatusType = defineResource({
     { name: 'Error', jsonPath: '{.lastError.message}' },
   ],
 });
+
+/** Spec of MachineConfigStatuses. */
+export type MachineConfigStatusSpec = SpecOf<typeof MachineConfigStatusType>;

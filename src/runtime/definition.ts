@@ -30,6 +30,9 @@ export interface ResourceDefinition<S = unknown> {
   redact(spec: S): unknown;
 }
 
+/** The spec type of a definition. */
+export type SpecOf<D> = D extends ResourceDefinition<infer S> ? S : never;
+
 /** Options for {@link defineResource}. */
 export interface DefineResourceOptions<T extends z.ZodType> {
   type: string;

@@ -1,4 +1,5 @@
-import type { Observable } from 'rxjs';
+import { watch } from 'node:fs';
+import { Observable as ObservableCtor, type Observable } from 'rxjs';
 import type { Resource, ResourcePointer, State, TypedKind } from '../../src/runtime/index.js';
 
 /** Default deadline for eventual assertions: generous, since it only matters when a test fails. */
@@ -73,4 +74,13 @@ export function eventuallyList<S, T>(
   timeoutMs?: number,
 ): Promise<T> {
   return eventually(state.watchKind(kind), async () => check(await state.list(kind)), timeoutMs);
+}
+
+/** Emits whenever something under `dir` changes (recursive inotify watch): a change stream for files. */
+export function fileChanges(dir: string): Observable<unknown> {
+  return new ObservableCtor<unknown>((subscriber) => {
+    const watcher = watch(dir, { recursive: true, persistent: false }, () => subscriber.next(undefined));
+    watcher.on('error', (err) => subscriber.error(err));
+    return () => watcher.close();
+  });
 }

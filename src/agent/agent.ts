@@ -1,0 +1,203 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { MemberSpec } from '../config/index.js';
+import { configChainControllers } from '../controllers/index.js';
+import { registerKubeprismTypes } from '../resources/index.js';
+import {
+  componentLogger,
+  createState,
+  Engine,
+  KubeprismError,
+  silentLogger,
+  type BackoffOptions,
+  type Controller,
+  type Logger,
+  type Resource,
+  type State,
+} from '../runtime/index.js';
+import { watchPath, type PathWatch } from '../util/file-watcher.js';
+import { MachineConfigSource, type ApplyResult } from './machine-config-source.js';
+import { MembersSource, type MembersSyncResult } from './members-source.js';
+
+/** Everything the agent needs to run; only `outputDir` is required. */
+export interface AgentOptions {
+  /** Machine config file, re-read on change and on `reloadConfig()` (SIGHUP). */
+  readonly configPath?: string;
+  /** Where the last good config is kept; without it, nothing is persisted. */
+  readonly stateDir?: string;
+  /** Where kubeconfig files are written. */
+  readonly outputDir: string;
+  /** Members file (`members: [...]`), re-read on change. */
+  readonly membersPath?: string;
+  readonly logger?: Logger;
+  /** Credentials the kubeconfigs refer to (see KubeconfigFilesOptions). */
+  readonly pkiDir?: string;
+  readonly kubeletClientPem?: string;
+  /** Controller restart backoff. */
+  readonly backoff?: BackoffOptions;
+  /** File-watch debounce and polling, for tests. */
+  readonly watchDebounceMs?: number;
+  readonly watchPollMs?: number;
+  /** Controllers added to the built-in ones (e.g. the balancer, or an embedder's own). */
+  readonly controllers?: readonly Controller[];
+}
+
+/** The agent could not start: no usable config and no last good one. */
+export class AgentStartError extends KubeprismError {
+  constructor(message: string) {
+    super('KP_ERR_AGENT_START', message);
+  }
+}
+
+/** The node agent: state, controllers, and the config and member sources, started and stopped together. */
+export class Agent {
+  readonly state: State;
+  readonly engine: Engine;
+  readonly logger: Logger;
+  readonly #options: AgentOptions;
+  readonly #config: MachineConfigSource;
+  readonly #members: MembersSource;
+  readonly #watches: PathWatch[] = [];
+  #lastConfigText: string | undefined;
+  #lastMembersText: string | undefined;
+  #stopped = false;
+
+  private constructor(state: State, options: AgentOptions) {
+    this.state = state;
+    this.#options = options;
+    this.logger = options.logger ?? silentLogger();
+    this.engine = new Engine(state, { logger: this.logger, ...(options.backoff ? { backoff: options.backoff } : {}) });
+    this.#config = new MachineConfigSource(state, componentLogger(this.logger, 'config-source'), options.stateDir);
+    this.#members = new MembersSource(state, componentLogger(this.logger, 'members-source'));
+  }
+
+  /** Builds the state with every kubeprism type and registers the controllers (not started yet). */
+  static async create(options: AgentOptions): Promise<Agent> {
+    const state = await createState();
+    await registerKubeprismTypes(state);
+    const agent = new Agent(state, options);
+    const chain = configChainControllers({
+      outputDir: options.outputDir,
+      ...(options.pkiDir !== undefined ? { pkiDir: options.pkiDir } : {}),
+      ...(options.kubeletClientPem !== undefined ? { kubeletClientPem: options.kubeletClientPem } : {}),
+    });
+    for (const controller of [...chain, ...(options.controllers ?? [])]) agent.engine.register(controller);
+    return agent;
+  }
+
+  /**
+   * Starts controllers, loads the config (file, else the last good one) and members, and begins watching
+   * the files. Throws AgentStartError when a config file was given but neither it nor a last good config
+   * can be used.
+   */
+  async start(): Promise<void> {
+    this.engine.start();
+    await this.#loadInitialConfig();
+    const { membersPath } = this.#options;
+    if (membersPath !== undefined) {
+      await this.reloadMembers();
+      this.#watch(membersPath, () => this.reloadMembers());
+    }
+  }
+
+  async #loadInitialConfig(): Promise<void> {
+    const { configPath } = this.#options;
+    const lastGood = await this.#config.readLastGood().catch(() => undefined);
+    const useLastGood = async (why: string): Promise<void> => {
+      if (lastGood === undefined) throw new AgentStartError(why);
+      const result = await this.#config.apply(lastGood, `last-good:${this.#config.lastGoodPath}`, { usingLastGood: true, persist: false });
+      if (!result.applied) throw new AgentStartError(`${why}; the last good config is unusable too: ${result.message}`);
+      this.logger.warn({ reason: why }, 'running on the last good machine config');
+    };
+    if (configPath === undefined) {
+      if (lastGood !== undefined) await useLastGood('no config file given');
+      return;
+    }
+    let text: string;
+    try {
+      text = await readFile(configPath, 'utf8');
+    } catch (err) {
+      await this.#config.reportUnreadable(`file:${configPath}`, err);
+      await useLastGood(`cannot read machine config ${configPath}: ${(err as Error).message}`);
+      this.#watch(configPath, () => this.reloadConfig());
+      return;
+    }
+    this.#lastConfigText = text;
+    const result = await this.#config.apply(text, `file:${configPath}`);
+    // The file's rejection stays in the status next to the fact that the last good config runs.
+    if (!result.applied) await useLastGood(`machine config ${configPath} is invalid:\n${result.message}`);
+    this.#watch(configPath, () => this.reloadConfig());
+  }
+
+  #watch(file: string, reload: () => Promise<unknown>): void {
+    const watcher = watchPath(
+      file,
+      () => {
+        reload().catch((err: unknown) => this.logger.error({ err, file }, 'reload failed'));
+      },
+      {
+        ...(this.#options.watchDebounceMs !== undefined ? { debounceMs: this.#options.watchDebounceMs } : {}),
+        ...(this.#options.watchPollMs !== undefined ? { pollMs: this.#options.watchPollMs } : {}),
+        onWatchError: (err) => this.logger.warn({ err, file }, 'file watch failed; falling back to polling'),
+      },
+    );
+    this.#watches.push(watcher);
+  }
+
+  /** Re-reads the config file (on change and on SIGHUP); a missing or bad file keeps the config in force. */
+  async reloadConfig(): Promise<ApplyResult | undefined> {
+    const { configPath } = this.#options;
+    if (configPath === undefined || this.#stopped) return undefined;
+    let text: string;
+    try {
+      text = await readFile(configPath, 'utf8');
+    } catch (err) {
+      this.#lastConfigText = undefined;
+      await this.#config.reportUnreadable(`file:${configPath}`, err);
+      return undefined;
+    }
+    if (text === this.#lastConfigText) return undefined;
+    this.#lastConfigText = text;
+    return this.#config.apply(text, `file:${configPath}`);
+  }
+
+  /** Applies config text from the API or an embedder; a rejected config changes nothing. */
+  applyConfig(text: string, source = 'embedded'): Promise<ApplyResult> {
+    return this.#config.apply(text, source);
+  }
+
+  /** Re-reads the members file; a bad file keeps the members in force. */
+  async reloadMembers(): Promise<MembersSyncResult | undefined> {
+    const { membersPath } = this.#options;
+    if (membersPath === undefined || this.#stopped) return undefined;
+    let text: string;
+    try {
+      text = await readFile(membersPath, 'utf8');
+    } catch (err) {
+      this.logger.error({ err, file: membersPath }, 'cannot read members file; keeping the members in force');
+      this.#lastMembersText = undefined;
+      return undefined;
+    }
+    if (text === this.#lastMembersText) return undefined;
+    this.#lastMembersText = text;
+    return this.#members.syncFile(text, path.resolve(membersPath));
+  }
+
+  /** Creates or replaces a member (embedding API and debug API). */
+  putMember(id: string, spec: MemberSpec, source = 'embedded'): Promise<Resource<MemberSpec>> {
+    return this.#members.put(id, spec, source);
+  }
+
+  /** Removes a member; false when it did not exist. */
+  removeMember(id: string): Promise<boolean> {
+    return this.#members.remove(id);
+  }
+
+  /** Stops watching files and stops every controller (the balancer drains its connections). */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const watcher of this.#watches) watcher.close();
+    await this.engine.stop();
+  }
+}

@@ -1,0 +1,110 @@
+import path from 'node:path';
+import { InvalidConfigError, parseMachineConfig } from '../config/index.js';
+import type { Draft } from 'immer';
+import { MACHINE_CONFIG_ID, MachineConfigStatusType, MachineConfigType, type MachineConfigStatusSpec } from '../resources/index.js';
+import { ptr, type FieldIssue, type Logger, type State } from '../runtime/index.js';
+import { readIfExists, writeFileAtomic } from '../util/atomic-file.js';
+
+/** Owner of MachineConfig and MachineConfigStatus: the config source is their only writer. */
+export const CONFIG_SOURCE_OWNER = 'MachineConfigSource';
+
+/** The file, in the state directory, holding the last config that was accepted. */
+export const LAST_GOOD_FILE = 'machine-config.yaml';
+
+/** The outcome of offering a config: applied (maybe unchanged), or rejected with every issue. */
+export type ApplyResult =
+  | { readonly applied: true; readonly changed: boolean; readonly version: number }
+  | { readonly applied: false; readonly message: string; readonly issues: readonly FieldIssue[] };
+
+/**
+ * Turns machine-config text into the MachineConfig resource. A rejected config changes nothing but the
+ * status; an accepted one is persisted as the last good config. Applies are serialized.
+ */
+export class MachineConfigSource {
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly state: State,
+    private readonly logger: Logger,
+    private readonly stateDir: string | undefined,
+  ) {}
+
+  /** Path of the persisted last good config, when there is a state directory. */
+  get lastGoodPath(): string | undefined {
+    return this.stateDir === undefined ? undefined : path.join(this.stateDir, LAST_GOOD_FILE);
+  }
+
+  /** Validates and applies `text`; `source` says where it came from (`file:/path`, `api`, `embedded`, …). */
+  apply(text: string, source: string, options: { usingLastGood?: boolean; persist?: boolean } = {}): Promise<ApplyResult> {
+    const run = this.#queue.then(() => this.#apply(text, source, options));
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Records that a source could not even be read (missing file, permissions); nothing else changes. */
+  async reportUnreadable(source: string, err: unknown): Promise<void> {
+    const message = `cannot read ${source}: ${err instanceof Error ? err.message : String(err)}`;
+    this.logger.error({ source, err }, 'machine config source unreadable; keeping the config in force');
+    await this.#writeStatus((status) => {
+      status.lastError = { source, message, issues: [{ path: '', message }], at: new Date().toISOString() };
+    });
+  }
+
+  /** Reads the persisted last good config, if any. */
+  async readLastGood(): Promise<string | undefined> {
+    const file = this.lastGoodPath;
+    return file === undefined ? undefined : readIfExists(file);
+  }
+
+  async #apply(text: string, source: string, options: { usingLastGood?: boolean; persist?: boolean }): Promise<ApplyResult> {
+    let documents: unknown[];
+    try {
+      documents = parseMachineConfig(text).documents;
+    } catch (err) {
+      const issues = err instanceof InvalidConfigError ? err.issues : [{ path: '', message: String(err) }];
+      const message = err instanceof Error ? err.message : String(err);
+      this.logger.error({ source, issues }, 'machine config rejected; keeping the config in force');
+      await this.#writeStatus((status) => {
+        status.lastError = { source, message, issues: issues.map((i) => ({ ...i })), at: new Date().toISOString() };
+      });
+      return { applied: false, message, issues };
+    }
+    const before = await this.state.find(ptr(MachineConfigType, MACHINE_CONFIG_ID));
+    const stored = await this.state.modify(
+      ptr(MachineConfigType, MACHINE_CONFIG_ID),
+      (draft) => {
+        draft.spec.documents = documents;
+      },
+      { owner: CONFIG_SOURCE_OWNER, initialSpec: { documents: [] } },
+    );
+    const changed = stored.metadata.version !== before?.metadata.version;
+    let persistError: string | undefined;
+    if (options.persist !== false && this.lastGoodPath !== undefined) {
+      try {
+        await writeFileAtomic(this.lastGoodPath, text);
+      } catch (err) {
+        persistError = `cannot save last good config to ${this.lastGoodPath}: ${(err as Error).message}`;
+        this.logger.error({ err, file: this.lastGoodPath }, 'cannot persist the last good machine config; it still applies');
+      }
+    }
+    await this.#writeStatus((status) => {
+      status.source = source;
+      status.appliedVersion = stored.metadata.version;
+      status.appliedAt = changed || !status.appliedAt ? new Date().toISOString() : status.appliedAt;
+      status.usingLastGood = options.usingLastGood === true;
+      if (persistError === undefined) delete status.persistError;
+      else status.persistError = persistError;
+      // Running on the last good config means the real source failed: keep its error visible.
+      if (!options.usingLastGood) delete status.lastError;
+    });
+    if (changed) this.logger.info({ source, version: stored.metadata.version }, 'machine config applied');
+    return { applied: true, changed, version: stored.metadata.version };
+  }
+
+  async #writeStatus(mutate: (status: Draft<MachineConfigStatusSpec>) => void): Promise<void> {
+    await this.state.modify(ptr(MachineConfigStatusType, MACHINE_CONFIG_ID), (draft) => mutate(draft.spec), {
+      owner: CONFIG_SOURCE_OWNER,
+      initialSpec: { source: 'none', appliedVersion: 0, usingLastGood: false },
+    });
+  }
+}

@@ -1,0 +1,59 @@
+import { InvalidConfigError, parseMembersFile, type MemberSpec } from '../config/index.js';
+import { MEMBER_SOURCE_LABEL, MemberType } from '../resources/index.js';
+import { kindOf, ptr, type FieldIssue, type Logger, type Resource, type State } from '../runtime/index.js';
+
+/** Outcome of reading a members file. */
+export type MembersSyncResult =
+  | { readonly applied: true; readonly upserted: number; readonly removed: number }
+  | { readonly applied: false; readonly message: string; readonly issues: readonly FieldIssue[] };
+
+/**
+ * Feeds Members from outside the controllers: a members file (synced as a whole) and single writes from
+ * the API or an embedding agent. Each member is labelled with its source, so a file sync never removes
+ * members that came from elsewhere.
+ */
+export class MembersSource {
+  constructor(
+    private readonly state: State,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Creates or replaces one member; the spec is validated by the Members schema. */
+  async put(id: string, spec: MemberSpec, source: string): Promise<Resource<MemberSpec>> {
+    return this.state.modify(ptr(MemberType, id), (draft) => {
+      draft.spec = spec as typeof draft.spec;
+      draft.labels[MEMBER_SOURCE_LABEL] = source;
+    });
+  }
+
+  /** Removes one member; false when it did not exist. */
+  async remove(id: string): Promise<boolean> {
+    const existing = await this.state.find(ptr(MemberType, id));
+    if (!existing) return false;
+    return this.state.teardownAndDestroy(existing.metadata);
+  }
+
+  /** Replaces every file-fed member with the file's content; a bad file changes nothing. */
+  async syncFile(text: string, file: string): Promise<MembersSyncResult> {
+    let entries;
+    try {
+      entries = parseMembersFile(text);
+    } catch (err) {
+      const issues = err instanceof InvalidConfigError ? err.issues : [{ path: '', message: String(err) }];
+      const message = err instanceof Error ? err.message : String(err);
+      this.logger.error({ file, issues }, 'members file rejected; keeping the members in force');
+      return { applied: false, message, issues };
+    }
+    const source = 'file';
+    for (const entry of entries) await this.put(entry.id, entry.spec, source);
+    const wanted = new Set(entries.map((e) => e.id));
+    const stale = await this.state.list(kindOf(MemberType), { labels: [{ key: MEMBER_SOURCE_LABEL, op: 'equal', value: source }] });
+    let removed = 0;
+    for (const member of stale) {
+      if (wanted.has(member.metadata.id)) continue;
+      if (await this.state.teardownAndDestroy(member.metadata)) removed++;
+    }
+    this.logger.info({ file, members: entries.length, removed }, 'members file applied');
+    return { applied: true, upserted: entries.length, removed };
+  }
+}

@@ -1,0 +1,50 @@
+import { isIP } from 'node:net';
+import type { MachineConfigView } from '../config/index.js';
+import {
+  KUBEPRISM_CONFIG_ID,
+  KUBEPRISM_STATUS_ID,
+  KubePrismConfigType,
+  KubePrismStatusType,
+} from '../resources/index.js';
+import { inputOf, ptr, type ControllerInput, type ControllerReader } from '../runtime/index.js';
+
+/** Where a component should send its API requests. */
+export interface ServerChoice {
+  server: string;
+  tlsServerName?: string;
+}
+
+/** `https://host:port`, IPv6 bracketed. */
+export function httpsURL(host: string, port: number): string {
+  return `https://${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+}
+
+/** The cluster endpoint as a canonical URL (what workers and kube-proxy use without KubePrism). */
+export function clusterEndpointURL(view: MachineConfigView): string {
+  return httpsURL(view.clusterEndpoint.host, view.clusterEndpoint.port);
+}
+
+/** The node's own API server (what control-plane components use without KubePrism). */
+export function localAPIServerURL(view: MachineConfigView): string {
+  return httpsURL('localhost', view.localAPIServerPort);
+}
+
+/** The inputs a server choice depends on. */
+export function serverChoiceInputs(): ControllerInput[] {
+  return [inputOf(KubePrismConfigType, { id: KUBEPRISM_CONFIG_ID }), inputOf(KubePrismStatusType, { id: KUBEPRISM_STATUS_ID })];
+}
+
+/**
+ * Chooses KubePrism or the fallback URL. KubePrism is chosen once its listener is up on the configured
+ * port, then kept while it stays enabled (`current` remembers it), so transient health changes never
+ * flap the components; disabling it returns to the fallback at once.
+ */
+export async function chooseServer(reader: ControllerReader, fallback: string, current: string | undefined): Promise<ServerChoice> {
+  const config = await reader.find(ptr(KubePrismConfigType, KUBEPRISM_CONFIG_ID));
+  if (!config || config.metadata.phase === 'tearingDown') return { server: fallback };
+  const url = httpsURL('127.0.0.1', config.spec.port);
+  const status = await reader.find(ptr(KubePrismStatusType, KUBEPRISM_STATUS_ID));
+  const listening = status?.spec.listening === true && status.spec.host === `127.0.0.1:${config.spec.port}`;
+  if (!listening && current !== url) return { server: fallback };
+  return { server: url, ...(config.spec.tlsServerName !== undefined ? { tlsServerName: config.spec.tlsServerName } : {}) };
+}
