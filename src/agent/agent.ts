@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { Registry } from 'prom-client';
 import path from 'node:path';
 import type { MemberSpec } from '../config/index.js';
 import { configChainControllers } from '../controllers/index.js';
@@ -18,6 +19,7 @@ import {
 import { watchPath, type PathWatch } from '../util/file-watcher.js';
 import { MachineConfigSource, type ApplyResult } from './machine-config-source.js';
 import { MembersSource, type MembersSyncResult } from './members-source.js';
+import { registerControllerMetrics } from './runtime-metrics.js';
 
 /** Everything the agent needs to run; only `outputDir` is required. */
 export interface AgentOptions {
@@ -54,6 +56,8 @@ export class Agent {
   readonly state: State;
   readonly engine: Engine;
   readonly logger: Logger;
+  /** Prometheus registry of the agent: controllers, balancer, process. Served by the debug API. */
+  readonly metrics = new Registry();
   readonly #options: AgentOptions;
   readonly #config: MachineConfigSource;
   readonly #members: MembersSource;
@@ -69,6 +73,7 @@ export class Agent {
     this.engine = new Engine(state, { logger: this.logger, ...(options.backoff ? { backoff: options.backoff } : {}) });
     this.#config = new MachineConfigSource(state, componentLogger(this.logger, 'config-source'), options.stateDir);
     this.#members = new MembersSource(state, componentLogger(this.logger, 'members-source'));
+    registerControllerMetrics(this.metrics, this.engine);
   }
 
   /** Builds the state with every kubeprism type and registers the controllers (not started yet). */
