@@ -96,9 +96,9 @@ export function durationSchema(minMs: number, maxMs: number) {
   });
 }
 
-/** Jitter as a fraction of the interval, in [0, 1). */
-export const jitterSchema = z.custom<number>((v) => typeof v === 'number' && v >= 0 && v < 1, {
-  error: mustBe('a number in [0, 1)'),
+/** Jitter as a fraction of the interval, in [0, 0.9]: the balancer never lets a check interval shrink to nothing. */
+export const jitterSchema = z.custom<number>((v) => typeof v === 'number' && v >= 0 && v <= 0.9, {
+  error: mustBe('a number from 0 to 0.9'),
 });
 
 const DNS_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
@@ -181,7 +181,7 @@ export const healthCheckSettingsSchema = z.object({
   mode: z.enum(HEALTH_CHECK_MODES),
   intervalMs: z.number().int().min(HEALTH_CHECK_LIMITS.minIntervalMs).max(HEALTH_CHECK_LIMITS.maxDurationMs),
   timeoutMs: z.number().int().min(HEALTH_CHECK_LIMITS.minTimeoutMs).max(HEALTH_CHECK_LIMITS.maxDurationMs),
-  jitter: z.number().min(0).lt(1),
+  jitter: z.number().min(0).max(0.9),
 });
 
 /** The complete KubePrism settings, defaults applied. */

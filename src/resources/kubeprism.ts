@@ -24,7 +24,7 @@ export const KubePrismConfigType = defineResource({
       mode: z.enum(['tcp', 'tls', 'readyz']),
       intervalMs: z.number().int().positive(),
       timeoutMs: z.number().int().positive(),
-      jitter: z.number().min(0).max(1),
+      jitter: z.number().min(0).max(0.9),
     }),
     closeConnectionsOnDown: z.boolean(),
     maxConnections: z.number().int().positive(),

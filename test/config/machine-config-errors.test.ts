@@ -50,7 +50,7 @@ const cases: Record<string, FieldIssue[]> = {
   'bad-agent-settings.yaml': [
     { path: `${HC}.mode`, message: 'must be tcp, tls or readyz (got "http") (line 8, column 23)' },
     { path: `${HC}.interval`, message: 'needs a unit, e.g. "5s" or "5ms" (got "5"); only "0" may go without one (line 9, column 27)' },
-    { path: `${HC}.jitter`, message: 'must be a number in [0, 1) (got 1.5) (line 11, column 25)' },
+    { path: `${HC}.jitter`, message: 'must be a number from 0 to 0.9 (got 1.5) (line 11, column 25)' },
     { path: 'machine.features.kubePrism.listenIPv6', message: 'must be true or false (got "yes") (line 12, column 25)' },
     { path: 'machine.features.kubePrism.maxConnections', message: 'must be a whole number from 1 to 1000000 (got 0) (line 13, column 29)' },
   ],

@@ -161,7 +161,7 @@ const validConfig = fc
         mode: fc.constantFrom('tcp', 'tls', 'readyz'),
         intervalS: fc.integer({ min: 2, max: 600 }),
         timeoutMs: fc.integer({ min: 1, max: 1999 }),
-        jitter: fc.double({ min: 0, max: 0.99, noNaN: true }),
+        jitter: fc.double({ min: 0, max: 0.9, noNaN: true }),
         listenIPv6: fc.boolean(),
       }),
       { nil: undefined },
