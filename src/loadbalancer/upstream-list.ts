@@ -34,7 +34,7 @@ export interface UpstreamListOptions<B> extends Partial<HealthCheckTiming> {
   minScore?: number;
   /** Upper score bound (a long success streak rises no further). Default 5. */
   maxScore?: number;
-  /** Consecutive slower measurements needed to demote an upstream's tier. Default 2. */
+  /** Consecutive slower measurements needed to demote an upstream's tier. Default 3. */
   tierDemoteAfter?: number;
   /** Identity of a backend across `reconcile` calls. Default: the object itself. */
   keyOf?: (backend: B) => unknown;
@@ -115,7 +115,7 @@ export class UpstreamList<B extends Backend> {
     this.random = options.random ?? Math.random;
     this.minScore = options.minScore ?? -5;
     this.maxScore = options.maxScore ?? 5;
-    this.tierDemoteAfter = options.tierDemoteAfter ?? 2;
+    this.tierDemoteAfter = options.tierDemoteAfter ?? 3;
     this.keyOf = options.keyOf ?? ((b) => b);
     this.onCheck = options.onCheck;
     this.timing = {
@@ -301,7 +301,8 @@ export class UpstreamList<B extends Backend> {
       n.pendingCount = 0;
       return;
     }
-    // Slower: one outlier (GC pause, busy CPU) must not demote a good upstream; a trend does.
+    // Slower: noise (GC pause, busy CPU, a queue somewhere) only ever adds latency, so the tier follows
+    // the minimum of recent checks: demoted only when the last `tierDemoteAfter` were all slower.
     n.pendingTier = n.pendingCount === 0 ? measured : Math.min(n.pendingTier, measured);
     n.pendingCount++;
     if (n.pendingCount >= this.tierDemoteAfter) {

@@ -17,6 +17,12 @@ export interface FakeApiServerOptions {
   acceptDelayMs?: number;
   /** Delay before answering every request (makes `readyz` checks slower). */
   answerDelayMs?: number;
+  /**
+   * Distance of the server in the terms of a health check: no answer leaves before `latencyMs` after
+   * its connection was accepted, so a fresh connect + handshake + request takes about `latencyMs`
+   * (rather than the fixed test-machine overhead plus a delay).
+   */
+  latencyMs?: number;
   /** Status of `GET /readyz` (default 200); 500 simulates a live but broken server. */
   readyzStatus?: number;
   /** Accept TCP connections, swallow what arrives, never answer (a wedged server). */
@@ -33,6 +39,7 @@ export class FakeApiServer extends TestServer {
   readyzStatus: number;
   acceptDelayMs: number;
   answerDelayMs: number;
+  latencyMs: number;
   blackHole: boolean;
   /** Requests served, by path. */
   readonly requests = new Map<string, number>();
@@ -45,6 +52,7 @@ export class FakeApiServer extends TestServer {
     this.readyzStatus = options.readyzStatus ?? 200;
     this.acceptDelayMs = options.acceptDelayMs ?? 0;
     this.answerDelayMs = options.answerDelayMs ?? 0;
+    this.latencyMs = options.latencyMs ?? 0;
     this.blackHole = options.blackHole ?? false;
     // Never listens itself: the TestServer hands it sockets, after the accept delay.
     this.https = createHttpsServer(
@@ -76,6 +84,7 @@ export class FakeApiServer extends TestServer {
   }
 
   protected accept(socket: Socket): void {
+    acceptedAt.set(socket, performance.now());
     this.lastServerName = false;
     if (this.blackHole) {
       socket.resume(); // read and drop, so a client that leaves is noticed and the socket closed
@@ -99,10 +108,18 @@ export class FakeApiServer extends TestServer {
       res.setHeader('content-type', 'application/json');
       send(res, 200, JSON.stringify(body));
     };
-    if (this.answerDelayMs > 0) setTimeout(respond, this.answerDelayMs);
+    // The TLS socket keeps the raw one it wraps in `_parent` (internal but long-standing); without it,
+    // latencyMs degrades to no delay rather than breaking.
+    const raw = (req.socket as Socket & { _parent?: Socket })._parent ?? req.socket;
+    const since = acceptedAt.get(raw);
+    const delay = Math.max(this.answerDelayMs, since === undefined ? 0 : this.latencyMs - (performance.now() - since));
+    if (delay > 0) setTimeout(respond, delay);
     else respond();
   }
 }
+
+/** When each raw connection was accepted (for `latencyMs`). */
+const acceptedAt = new WeakMap<Socket, number>();
 
 function send(res: ServerResponse, status: number, body: string): void {
   res.statusCode = status;

@@ -147,5 +147,6 @@ export function readLine(socket: Socket): Promise<string> {
     socket.on('data', onData);
     socket.once('end', onEnd);
     socket.once('error', onEnd);
+    socket.resume(); // a 'data' listener alone does not restart a stream that was paused explicitly
   });
 }

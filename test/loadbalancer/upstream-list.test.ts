@@ -183,7 +183,7 @@ describe('UpstreamList tiers', () => {
     expect(list.pick()).toBe(slow); // fast is down: the next tier serves
   });
 
-  it('promotes at once but demotes only after two slower measurements in a row', async () => {
+  it('promotes at once but demotes only after three slower measurements in a row', async () => {
     const { clock, list, backends } = setup(['a']);
     const [a] = backends as [FakeBackend];
     a.ok(5);
@@ -197,9 +197,11 @@ describe('UpstreamList tiers', () => {
     await clock.advance(1000);
     a.ok(50);
     await clock.advance(1000);
-    expect(list.state(a)?.tier).toBe(2); // outliers not in a row: stays
     await clock.advance(1000);
-    expect(list.state(a)?.tier).toBe(3); // two in a row: demoted to <100ms
+    expect(list.state(a)?.tier).toBe(2); // outliers not three in a row: stays
+    a.ok(400); // slower still: the demotion goes to the best of the three (tier 3), not the worst
+    await clock.advance(1500); // the 400 ms check started at 5000 ends at 5400
+    expect(list.state(a)?.tier).toBe(3); // three in a row: demoted to <100ms
     a.ok(0.05);
     await clock.advance(1000);
     expect(list.state(a)?.tier).toBe(0); // faster: promoted at once
