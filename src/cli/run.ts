@@ -1,0 +1,107 @@
+import path from 'node:path';
+import { pino } from 'pino';
+import PinoPretty from 'pino-pretty';
+import { collectDefaultMetrics } from 'prom-client';
+import { Agent } from '../agent/agent.js';
+import { ApiServer, assertLocalAddress, formatApiAddress, parseApiAddress } from '../api/index.js';
+import { componentLogger, createLogger, KubeprismError, type Logger } from '../runtime/index.js';
+import type { CliIo } from './io.js';
+
+/** Options of `kubeprism run`. */
+export interface RunOptions {
+  readonly config: string;
+  readonly api: string;
+  readonly stateDir: string;
+  readonly outputDir?: string;
+  readonly members?: string;
+  readonly logLevel: string;
+}
+
+/** Where the agent keeps its last good config when `--state-dir` is not given. */
+export const DEFAULT_STATE_DIR = '/var/lib/kubeprism';
+
+/** Bound on a clean shutdown: past it, the process exits non-zero rather than hang. */
+const SHUTDOWN_TIMEOUT_MS = 30_000;
+
+function rootLogger(level: string, pretty: boolean): Logger {
+  if (!pretty) return createLogger({ level });
+  return pino({ level, base: undefined }, PinoPretty({ colorize: true, sync: true, destination: 1 }));
+}
+
+/**
+ * `kubeprism run`: the agent and its debug API until SIGTERM/SIGINT (exit 0 after a clean stop); SIGHUP
+ * re-reads the config. Resolves with the exit code; a start failure is reported on stderr.
+ */
+export async function runCommand(io: CliIo, options: RunOptions): Promise<number> {
+  const address = parseApiAddress(options.api);
+  assertLocalAddress(address);
+  const logger = rootLogger(options.logLevel, process.stdout.isTTY === true);
+  const log = componentLogger(logger, 'cli');
+  const stateDir = path.resolve(options.stateDir);
+
+  let started = false;
+  let stopping = false;
+  let requestStop: (signal: string) => void = () => undefined;
+  const stopRequested = new Promise<string>((resolve) => (requestStop = resolve));
+  const onStop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log.warn({ signal }, 'second stop signal: exiting without waiting for the shutdown');
+      process.exit(1);
+    }
+    stopping = true;
+    requestStop(signal);
+  };
+  process.on('SIGTERM', onStop);
+  process.on('SIGINT', onStop);
+
+  let agent: Agent | undefined;
+  let api: ApiServer | undefined;
+  const shutdown = async (): Promise<void> => {
+    stopping = true;
+    const timer = setTimeout(() => {
+      log.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'shutdown took too long; exiting');
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS);
+    timer.unref();
+    await api?.close();
+    await agent?.stop();
+    clearTimeout(timer);
+  };
+
+  try {
+    agent = await Agent.create({
+      configPath: path.resolve(options.config),
+      stateDir,
+      outputDir: path.resolve(options.outputDir ?? path.join(stateDir, 'kubeconfigs')),
+      ...(options.members !== undefined ? { membersPath: path.resolve(options.members) } : {}),
+      logger,
+    });
+    collectDefaultMetrics({ register: agent.metrics });
+    api = await ApiServer.listen({ backend: agent, address, logger, ready: () => started && !stopping });
+    await agent.start();
+  } catch (err) {
+    await shutdown().catch((e: unknown) => log.error({ err: e }, 'cleanup after a failed start failed'));
+    const reason = err instanceof KubeprismError ? `${err.message} (${err.code})` : err instanceof Error ? err.message : String(err);
+    log.fatal({ err }, 'cannot start');
+    io.stderr.write(`kubeprism: cannot start: ${reason}\n`);
+    return 1;
+  }
+  started = true;
+
+  process.on('SIGHUP', () => {
+    log.info('SIGHUP: re-reading the machine config');
+    agent?.reloadConfig().catch((err: unknown) => log.error({ err }, 'config reload failed'));
+  });
+  log.info({ api: formatApiAddress(api.address), config: path.resolve(options.config), stateDir, pid: process.pid }, 'kubeprism running');
+
+  const signal = await stopRequested;
+  log.info({ signal }, 'stopping');
+  try {
+    await shutdown();
+  } catch (err) {
+    log.error({ err }, 'shutdown failed');
+    return 1;
+  }
+  log.info('stopped');
+  return 0;
+}
