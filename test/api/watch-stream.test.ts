@@ -1,0 +1,135 @@
+import type { ServerResponse } from 'node:http';
+import { Writable } from 'node:stream';
+import { describe, expect, it, vi } from 'vitest';
+import { z } from 'zod';
+import { streamWatch } from '../../src/api/watch-stream.js';
+import { createState, defineResource, kindOf, ptr, silentLogger, type State } from '../../src/runtime/index.js';
+
+const Thing = defineResource({ type: 'Things.test.kubeprism.dev', defaultNamespace: 'cluster', schema: z.object({ data: z.string() }) });
+
+/** A response whose client reads only while `reading` is true: unread writes pile up in writableLength. */
+class FakeResponse extends Writable {
+  reading = true;
+  text = '';
+  status = 0;
+  readonly #held: Array<() => void> = [];
+
+  writeHead(status: number): this {
+    this.status = status;
+    return this;
+  }
+
+  flushHeaders(): void {}
+
+  override _write(chunk: Buffer, _encoding: string, callback: () => void): void {
+    this.text += chunk.toString();
+    if (this.reading) callback();
+    else this.#held.push(callback);
+  }
+
+  /** The client reads again: everything held flows. */
+  resume(): void {
+    this.reading = true;
+    for (const release of this.#held.splice(0)) release();
+  }
+
+  lines(): Array<Record<string, unknown>> {
+    return this.text
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
+}
+
+async function thingState(historyCapacity = 4096): Promise<State> {
+  const state = await createState({ historyCapacity });
+  await state.registerNamespace('cluster');
+  await state.registerType(Thing);
+  return state;
+}
+
+function open(state: State, res: FakeResponse, maxBufferedBytes = 1 << 20) {
+  return streamWatch(res as unknown as ServerResponse, {
+    state,
+    kind: kindOf(Thing),
+    present: (r) => r,
+    maxBufferedBytes,
+    lingerMs: 50,
+    logger: silentLogger(),
+  });
+}
+
+const summary = (res: FakeResponse) => res.lines().map((l) => [l.event ?? 'error', (l.resource as { metadata: { id: string } } | undefined)?.metadata.id]);
+
+describe('watch stream', () => {
+  it('ends the stream with an error line when the client stops reading, instead of buffering without bound', async () => {
+    const state = await thingState();
+    const res = new FakeResponse();
+    open(state, res, 4096);
+    res.reading = false;
+    // Each event is ~300 bytes; 100 of them are far past the 4 KiB bound.
+    for (let i = 0; i < 100; i++) await state.create({ metadata: { ...ptr(Thing, `t${i}`) }, spec: { data: 'x'.repeat(100) } });
+    expect(res.writableEnded).toBe(true);
+    expect(res.writableLength).toBeLessThan(8192);
+    res.resume();
+    const lines = res.lines();
+    expect(lines.at(-1)).toEqual({ error: { code: 'KP_ERR_SLOW_CONSUMER', message: expect.any(String) } });
+    // It stopped writing right after passing the bound: well under the 100 events.
+    expect(lines.length).toBeLessThan(30);
+  });
+
+  it('cuts off a client that never reads even the error line, after the linger time', async () => {
+    const state = await thingState();
+    const res = new FakeResponse();
+    open(state, res, 1024);
+    res.reading = false;
+    for (let i = 0; i < 20; i++) await state.create({ metadata: { ...ptr(Thing, `t${i}`) }, spec: { data: 'x'.repeat(100) } });
+    expect(res.writableEnded).toBe(true);
+    await new Promise<void>((resolve) => res.once('close', () => resolve()));
+    expect(res.destroyed).toBe(true);
+  });
+
+  it('re-watches after the store reports an overrun and sends only the difference, without a second bootstrap', async () => {
+    const state = await thingState(8);
+    await state.create({ metadata: { ...ptr(Thing, 'keep') }, spec: { data: 'v1' } });
+    await state.create({ metadata: { ...ptr(Thing, 'gone') }, spec: { data: 'v1' } });
+    const res = new FakeResponse();
+    const watches = vi.spyOn(state, 'watchKind');
+    open(state, res);
+    expect(summary(res)).toEqual([['created', 'gone'], ['created', 'keep'], ['bootstrapped', undefined]]);
+    // A burst larger than the history, issued without yielding: the watcher overruns.
+    const burst = Array.from({ length: 20 }, (_, i) => state.create({ metadata: { ...ptr(Thing, `n${String(i).padStart(2, '0')}`) }, spec: { data: 'x' } }));
+    const keep = await state.get(ptr(Thing, 'keep'));
+    burst.push(state.update({ ...keep, spec: { data: 'v2' } }) as never);
+    await Promise.all(burst);
+    await state.destroy(ptr(Thing, 'gone'));
+    // Let the re-watch (queued as a microtask after the overrun) and its deliveries run.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(watches).toHaveBeenCalledTimes(2); // the overrun did happen, and was followed by one re-watch
+    const after = summary(res).slice(3);
+    expect(after.filter(([e]) => e === 'bootstrapped')).toEqual([]);
+    expect(after).toContainEqual(['destroyed', 'gone']);
+    expect(after).toContainEqual(['updated', 'keep']);
+    expect(after.filter(([e]) => e === 'created')).toHaveLength(20);
+    // Every id the client ends up believing in exists, and vice versa.
+    const believed = new Set<string>();
+    for (const [event, id] of summary(res)) {
+      if (event === 'created') believed.add(id as string);
+      if (event === 'destroyed') believed.delete(id as string);
+    }
+    expect([...believed].sort()).toEqual((await state.list(kindOf(Thing))).map((r) => r.metadata.id));
+    res.destroy();
+  });
+
+  it('unsubscribes when the client goes away', async () => {
+    const state = await thingState();
+    const res = new FakeResponse();
+    open(state, res);
+    res.destroy();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const before = res.text;
+    await state.create({ metadata: { ...ptr(Thing, 'late') }, spec: { data: 'x' } });
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(res.text).toBe(before);
+  });
+});
