@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { Registry } from 'prom-client';
 import path from 'node:path';
 import type { MemberSpec } from '../config/index.js';
-import { configChainControllers } from '../controllers/index.js';
+import { configChainControllers, kubePrismController, type KubePrismControllerOptions } from '../controllers/index.js';
+import { LoadBalancerMetrics } from '../loadbalancer/index.js';
 import { registerKubeprismTypes } from '../resources/index.js';
 import {
   componentLogger,
@@ -40,7 +41,9 @@ export interface AgentOptions {
   /** File-watch debounce and polling, for tests. */
   readonly watchDebounceMs?: number;
   readonly watchPollMs?: number;
-  /** Controllers added to the built-in ones (e.g. the balancer, or an embedder's own). */
+  /** Balancer settings beyond the machine config: drain time on stop, bind retry backoff. */
+  readonly balancer?: Omit<KubePrismControllerOptions, 'metrics'>;
+  /** Controllers added to the built-in ones (an embedder's own). */
   readonly controllers?: readonly Controller[];
 }
 
@@ -86,7 +89,8 @@ export class Agent {
       ...(options.pkiDir !== undefined ? { pkiDir: options.pkiDir } : {}),
       ...(options.kubeletClientPem !== undefined ? { kubeletClientPem: options.kubeletClientPem } : {}),
     });
-    for (const controller of [...chain, ...(options.controllers ?? [])]) agent.engine.register(controller);
+    const balancer = kubePrismController({ ...options.balancer, metrics: new LoadBalancerMetrics(agent.metrics) });
+    for (const controller of [...chain, balancer, ...(options.controllers ?? [])]) agent.engine.register(controller);
     return agent;
   }
 

@@ -8,6 +8,7 @@ import { staticPodConfigsController } from './static-pod-configs.js';
 export * from './api-server-url.js';
 export * from './kubeconfig-files.js';
 export * from './kubelet-config.js';
+export * from './kubeprism.js';
 export * from './kubeprism-config.js';
 export * from './kubeprism-endpoints.js';
 export * from './machine-config-view.js';

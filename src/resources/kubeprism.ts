@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { defineResource } from '../runtime/index.js';
+import { defineResource, type SpecOf } from '../runtime/index.js';
 
 /** Resource ids fixed by Talos. */
 export const KUBEPRISM_CONFIG_ID = 'k8s-loadbalancer-config';
@@ -108,3 +108,6 @@ export const KubePrismUpstreamType = defineResource({
     { name: 'Last Error', jsonPath: '{.lastError}' },
   ],
 });
+
+/** Spec of KubePrismConfigs. */
+export type SpecOfKubePrismConfig = SpecOf<typeof KubePrismConfigType>;

@@ -1,12 +1,14 @@
-import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, AgentStartError } from '../../src/agent/agent.js';
 import { LAST_GOOD_FILE } from '../../src/agent/machine-config-source.js';
 import {
+  KUBEPRISM_STATUS_ID,
+  KubePrismStatusType,
+  KubePrismUpstreamType,
   KUBEPRISM_CONFIG_ID,
   KUBEPRISM_ENDPOINTS_ID,
   KubePrismConfigType,
@@ -18,9 +20,10 @@ import {
 import { kindOf, ptr } from '../../src/runtime/index.js';
 import { v1alpha1Config } from '../harness/configs.js';
 import { eventually, eventuallyList, eventuallyResource, fileChanges } from '../harness/eventually.js';
+import { FakeApiServer, httpsGet } from '../harness/fake-apiserver.js';
+import { connectTo, freePort } from '../harness/ports.js';
 
 const FIXTURES = path.resolve(import.meta.dirname, '..', 'fixtures', 'config');
-const TALOS_FIXTURES = path.resolve(import.meta.dirname, '..', '..', '..', 'shared', 'fixtures', 'talos');
 
 let dir: string;
 let agent: Agent | undefined;
@@ -53,81 +56,120 @@ async function freshDir(): Promise<void> {
   dir = await mkdtemp(path.join(os.tmpdir(), 'kubeprism-agent-'));
 }
 
-describe('Agent: the chain from a machine config file to kubeconfig files', () => {
-  it('turns a fixture config and members file into endpoints and kubeconfig files on disk', async () => {
+describe('Agent: the chain from a machine config file to the balancer and kubeconfig files', () => {
+  const servers: FakeApiServer[] = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+
+  it('turns a fixture config and a members file into a listening balancer and kubeconfigs pointing at it', async () => {
     await freshDir();
-    await copyFile(path.join(FIXTURES, 'v1alpha1-controlplane.yaml'), path.join(dir, 'config.yaml'));
-    await copyFile(path.join(FIXTURES, 'members.yaml'), path.join(dir, 'members.yaml'));
+    for (const [name, host] of [['external', '127.0.0.2'], ['cp-a', '127.0.0.3'], ['cp-b', '127.0.0.4']] as const) {
+      servers.push(await FakeApiServer.start({ name, host }));
+    }
+    const [external, cpA, cpB] = servers as [FakeApiServer, FakeApiServer, FakeApiServer];
+    const kubePrismPort = await freePort();
+    const localPort = await freePort();
+    // The fixture as an operator wrote it, pointed at this machine's fake API servers (tests stay on loopback).
+    const fixture = (await readFile(path.join(FIXTURES, 'v1alpha1-controlplane.yaml'), 'utf8'))
+      .replace('https://cluster.example.com:6443', `https://127.0.0.2:${external.port}`)
+      .replace('port: 7445', `port: ${kubePrismPort}\n            healthCheck: {mode: readyz, interval: 200ms, timeout: 150ms}`)
+      .replace('controlPlane:\n        endpoint', `controlPlane:\n        localAPIServerPort: ${localPort}\n        endpoint`);
+    await writeFile(path.join(dir, 'config.yaml'), fixture);
+    await writeFile(
+      path.join(dir, 'members.yaml'),
+      `members:\n  - {id: cp-a, hostname: cp-a, machineType: controlplane, addresses: [127.0.0.3], controlPlane: {apiServerPort: ${cpA.port}}}\n  - {id: cp-b, hostname: cp-b, machineType: controlplane, addresses: [127.0.0.4], controlPlane: {apiServerPort: ${cpB.port}}}\n  - {id: w-1, hostname: w-1, machineType: worker, addresses: [127.0.0.5]}\n`,
+    );
     const a = await makeAgent({ membersPath: path.join(dir, 'members.yaml') });
     await a.start();
     await eventuallyResource(a.state, ptr(KubePrismEndpointsType, KUBEPRISM_ENDPOINTS_ID), (r) =>
-      expect(r?.spec.endpoints.map((e) => `${e.host}:${e.port}`)).toEqual([
-        'cluster.example.com:6443',
-        'localhost:6443',
-        '10.0.0.11:6443',
-        'fd00::11:6443',
-        '10.0.0.12:5443',
+      expect(r?.spec.endpoints.map((e) => `${e.source} ${e.host}:${e.port}`)).toEqual([
+        `clusterEndpoint 127.0.0.2:${external.port}`,
+        `localAPIServer localhost:${localPort}`,
+        `member 127.0.0.3:${cpA.port}`,
+        `member 127.0.0.4:${cpB.port}`,
       ]),
     );
+    await eventuallyResource(a.state, ptr(KubePrismStatusType, KUBEPRISM_STATUS_ID), (r) =>
+      expect(r?.spec).toEqual({ host: `127.0.0.1:${kubePrismPort}`, healthy: true, listening: true }),
+    );
+    await eventuallyList(a.state, kindOf(KubePrismUpstreamType), (items) =>
+      expect(items.map((u) => [u.metadata.id, u.spec.healthy])).toEqual([
+        [`127.0.0.2:${external.port}`, true],
+        [`127.0.0.3:${cpA.port}`, true],
+        [`127.0.0.4:${cpB.port}`, true],
+        [`localhost:${localPort}`, false],
+      ]),
+    );
+    const answer = await httpsGet('127.0.0.1', kubePrismPort, '/version');
+    expect(['external', 'cp-a', 'cp-b']).toContain(JSON.parse(answer.body).name);
+
     const out = path.join(dir, 'out');
     await eventually(fileChanges(dir), async () => {
       for (const component of ['kubelet', 'kube-scheduler', 'kube-controller-manager']) {
         const kubeconfig = parse(await readFile(path.join(out, component, 'kubeconfig'), 'utf8'));
-        // KubePrism is not listening in this test (no balancer), so control-plane components use localhost.
-        expect(kubeconfig.clusters[0]).toMatchObject({ name: 'prod-eu', cluster: { server: 'https://localhost:6443' } });
+        expect(kubeconfig.clusters[0]).toMatchObject({ name: 'prod-eu', cluster: { server: `https://127.0.0.1:${kubePrismPort}` } });
       }
       const proxy = parse(await readFile(path.join(out, 'kube-proxy', 'kubeconfig-in-cluster.yaml'), 'utf8'));
-      expect(parse(proxy.data.kubeconfig).clusters[0].cluster.server).toBe('https://cluster.example.com:6443');
+      expect(parse(proxy.data.kubeconfig).clusters[0].cluster.server).toBe(`https://127.0.0.1:${kubePrismPort}`);
     });
     const status = await a.state.get(statusPtr);
     expect(status.spec).toMatchObject({ source: `file:${path.join(dir, 'config.yaml')}`, usingLastGood: false, appliedVersion: 1 });
     expect(await readFile(path.join(dir, 'state', LAST_GOOD_FILE), 'utf8')).toContain('clusterName: prod-eu');
-  });
+    const metrics = await a.metrics.metrics();
+    expect(metrics).toContain(`kubeprism_upstream_healthy{upstream="127.0.0.3:${cpA.port}"} 1`);
+    expect(metrics).toContain('kubeprism_controller_wakeups_total{controller="KubePrismController"}');
 
-  it.skipIf(!existsSync(TALOS_FIXTURES))('runs the real Talos 1.15 control-plane fixture end to end (skipped: ../shared/fixtures/talos missing)', async () => {
-    await freshDir();
-    await copyFile(path.join(TALOS_FIXTURES, 'v1.15-base-controlplane.yaml'), path.join(dir, 'config.yaml'));
-    const a = await makeAgent();
-    await a.start();
-    await eventuallyResource(a.state, kpcPtr, (r) => expect(r?.spec.port).toBeGreaterThan(0));
+    // Disabling KubePrism closes the listener and sends the components back to their fallbacks.
+    await writeFile(path.join(dir, 'config.yaml'), fixture.replace('enabled: true', 'enabled: false'));
+    await eventuallyResource(a.state, ptr(KubePrismStatusType, KUBEPRISM_STATUS_ID), (r) => expect(r).toBeUndefined());
+    await expect(connectTo('127.0.0.1', kubePrismPort)).rejects.toThrow(/ECONNREFUSED/);
     await eventually(fileChanges(dir), async () => {
-      const kubeconfig = parse(await readFile(path.join(dir, 'out', 'kubelet', 'kubeconfig'), 'utf8'));
-      expect(kubeconfig.clusters[0].cluster.server).toMatch(/^https:\/\/localhost:\d+$/);
+      const kubeconfig = parse(await readFile(path.join(out, 'kubelet', 'kubeconfig'), 'utf8'));
+      expect(kubeconfig.clusters[0].cluster.server).toBe(`https://localhost:${localPort}`);
     });
   });
 });
 
 describe('Agent: config sources', () => {
+  // Every config binds a free port and points at a closed loopback port: nothing leaves this machine.
+  let ports: number[] = [];
+  beforeAll(async () => {
+    ports = await Promise.all(Array.from({ length: 12 }, () => freePort()));
+  });
+  const cfg = (n: number): string =>
+    v1alpha1Config({ machineType: 'worker', endpoint: `https://127.0.0.1:${ports[11]}`, kubePrism: { enabled: true, port: ports[n], healthCheck: { mode: 'tcp', interval: '1s', timeout: '200ms' } } });
+
   it('picks up a config rewritten in place, replaced by rename, and on reload (SIGHUP)', async () => {
     await freshDir();
     const file = path.join(dir, 'config.yaml');
-    await writeFile(file, v1alpha1Config({ kubePrism: { enabled: true, port: 7445 } }));
+    await writeFile(file, cfg(0));
     const a = await makeAgent();
     await a.start();
-    await eventuallyResource(a.state, kpcPtr, (r) => expect(r?.spec.port).toBe(7445));
+    await eventuallyResource(a.state, kpcPtr, (r) => expect(r?.spec.port).toBe(ports[0]));
 
-    await writeFile(file, v1alpha1Config({ kubePrism: { enabled: true, port: 7446 } }));
-    await eventuallyResource(a.state, kpcPtr, (r) => expect(r?.spec.port).toBe(7446));
+    await writeFile(file, cfg(1));
+    await eventuallyResource(a.state, kpcPtr, (r) => expect(r?.spec.port).toBe(ports[1]));
 
     const temporary = path.join(dir, '.config.yaml.swp');
-    await writeFile(temporary, v1alpha1Config({ kubePrism: { enabled: true, port: 7447 } }));
+    await writeFile(temporary, cfg(2));
     await rename(temporary, file);
-    await eventuallyResource(a.state, kpcPtr, (r) => expect(r?.spec.port).toBe(7447));
+    await eventuallyResource(a.state, kpcPtr, (r) => expect(r?.spec.port).toBe(ports[2]));
 
     // What SIGHUP triggers: an explicit re-read (here after a write the watcher may not have seen yet).
-    await writeFile(file, v1alpha1Config({ kubePrism: { enabled: true, port: 7448 } }));
+    await writeFile(file, cfg(3));
     await a.reloadConfig();
-    await eventuallyResource(a.state, kpcPtr, (r) => expect(r?.spec.port).toBe(7448));
+    await eventuallyResource(a.state, kpcPtr, (r) => expect(r?.spec.port).toBe(ports[3]));
   });
 
   it('keeps the config in force when the file is deleted, truncated or garbage, and reports it', async () => {
     await freshDir();
     const file = path.join(dir, 'config.yaml');
-    await writeFile(file, v1alpha1Config({ kubePrism: { enabled: true, port: 7445 } }));
+    await writeFile(file, cfg(0));
     const a = await makeAgent();
     await a.start();
     const applied = await eventuallyResource(a.state, kpcPtr, (r) => {
-      expect(r?.spec.port).toBe(7445);
+      expect(r?.spec.port).toBe(ports[0]);
       return r!;
     });
     for (const [what, breakIt] of [
@@ -138,7 +180,7 @@ describe('Agent: config sources', () => {
       await breakIt();
       await eventuallyResource(a.state, statusPtr, (s) => expect(s?.spec.lastError?.message, what).toBeDefined());
       expect((await a.state.get(kpcPtr)).metadata.version).toBe(applied.metadata.version);
-      await writeFile(file, v1alpha1Config({ kubePrism: { enabled: true, port: 7445 } }));
+      await writeFile(file, cfg(0));
       await eventuallyResource(a.state, statusPtr, (s) => expect(s?.spec.lastError, what).toBeUndefined());
     }
   });
@@ -146,16 +188,16 @@ describe('Agent: config sources', () => {
   it('starts on the last good config when the file is missing or broken, and says so', async () => {
     await freshDir();
     const file = path.join(dir, 'config.yaml');
-    await writeFile(file, v1alpha1Config({ kubePrism: { enabled: true, port: 7449 } }));
+    await writeFile(file, cfg(4));
     const first = await makeAgent();
     await first.start();
-    await eventuallyResource(first.state, kpcPtr, (r) => expect(r?.spec.port).toBe(7449));
+    await eventuallyResource(first.state, kpcPtr, (r) => expect(r?.spec.port).toBe(ports[4]));
     await first.stop();
 
     await writeFile(file, 'version: v1alpha2\n');
     const second = await makeAgent();
     await second.start();
-    await eventuallyResource(second.state, kpcPtr, (r) => expect(r?.spec.port).toBe(7449));
+    await eventuallyResource(second.state, kpcPtr, (r) => expect(r?.spec.port).toBe(ports[4]));
     const status = await second.state.get(statusPtr);
     expect(status.spec).toMatchObject({ usingLastGood: true, source: `last-good:${path.join(dir, 'state', LAST_GOOD_FILE)}` });
     expect(status.spec.lastError?.issues.map((i) => i.path)).toContain('version');
@@ -164,11 +206,11 @@ describe('Agent: config sources', () => {
     await rm(file);
     const third = await makeAgent();
     await third.start();
-    await eventuallyResource(third.state, kpcPtr, (r) => expect(r?.spec.port).toBe(7449));
+    await eventuallyResource(third.state, kpcPtr, (r) => expect(r?.spec.port).toBe(ports[4]));
     expect((await third.state.get(statusPtr)).spec.lastError?.message).toMatch(/cannot read/);
     // The file comes back: the agent switches to it by itself.
-    await writeFile(file, v1alpha1Config({ kubePrism: { enabled: true, port: 7450 } }));
-    await eventuallyResource(third.state, kpcPtr, (r) => expect(r?.spec.port).toBe(7450));
+    await writeFile(file, cfg(5));
+    await eventuallyResource(third.state, kpcPtr, (r) => expect(r?.spec.port).toBe(ports[5]));
     await eventuallyResource(third.state, statusPtr, (s) => expect(s?.spec).toMatchObject({ usingLastGood: false, source: `file:${file}` }));
   });
 
@@ -182,7 +224,7 @@ describe('Agent: config sources', () => {
 
   it('keeps applying configs when the state directory is unwritable, and reports it', async () => {
     await freshDir();
-    await writeFile(path.join(dir, 'config.yaml'), v1alpha1Config());
+    await writeFile(path.join(dir, 'config.yaml'), cfg(9));
     const state = path.join(dir, 'state');
     await writeFile(path.join(dir, 'placeholder'), '');
     const a = await makeAgent();
@@ -194,15 +236,15 @@ describe('Agent: config sources', () => {
     } else {
       await chmod(state, 0o500);
     }
-    const result = await a.applyConfig(v1alpha1Config({ kubePrism: { enabled: true, port: 7451 } }), 'api');
+    const result = await a.applyConfig(cfg(6), 'api');
     expect(result).toMatchObject({ applied: true });
-    await eventuallyResource(a.state, kpcPtr, (r) => expect(r?.spec.port).toBe(7451));
+    await eventuallyResource(a.state, kpcPtr, (r) => expect(r?.spec.port).toBe(ports[6]));
     expect((await a.state.get(statusPtr)).spec.persistError).toMatch(/cannot save last good config/);
   });
 
   it('syncs members from a file and keeps members fed from elsewhere', async () => {
     await freshDir();
-    await writeFile(path.join(dir, 'config.yaml'), v1alpha1Config());
+    await writeFile(path.join(dir, 'config.yaml'), cfg(9));
     const members = path.join(dir, 'members.yaml');
     await copyFile(path.join(FIXTURES, 'members.yaml'), members);
     const a = await makeAgent({ membersPath: members });

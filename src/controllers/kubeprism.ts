@@ -1,0 +1,127 @@
+import { LoadBalancer, type LoadBalancerDeps, type LoadBalancerMetrics, type LoadBalancerSnapshot } from '../loadbalancer/index.js';
+import {
+  KUBEPRISM_CONFIG_ID,
+  KUBEPRISM_ENDPOINTS_ID,
+  KUBEPRISM_STATUS_ID,
+  KubePrismConfigType,
+  KubePrismEndpointsType,
+  KubePrismStatusType,
+  KubePrismUpstreamType,
+  upstreamId,
+  type SpecOfKubePrismConfig,
+} from '../resources/index.js';
+import { inputOf, kindOf, outputOf, ptr, type Controller, type ControllerContext, type Resource } from '../runtime/index.js';
+
+/** Options of the balancer controller. */
+export interface KubePrismControllerOptions {
+  /** Collectors on the agent's registry, created once and handed to each balancer in turn. */
+  readonly metrics?: LoadBalancerMetrics;
+  /** How long stopping (agent shutdown or KubePrism disabled) lets proxied connections finish. */
+  readonly drainTimeoutMs?: number;
+  /** How often active-connection counts are refreshed into KubePrismUpstreams between health changes. */
+  readonly connectionRefreshMs?: number;
+  /** Bind-retry backoff and other balancer dependencies (tests shorten them). */
+  readonly balancer?: Omit<LoadBalancerDeps, 'logger' | 'metrics'>;
+}
+
+/** The balancer options a KubePrismConfig spec stands for. */
+function balancerOptions(spec: SpecOfKubePrismConfig, drainTimeoutMs: number) {
+  return {
+    listen: { host: spec.host, port: spec.port, ipv6: spec.listenAddresses.includes('::1') },
+    healthCheck: { ...spec.healthCheck },
+    ...(spec.tlsServerName !== undefined ? { tlsServerName: spec.tlsServerName } : {}),
+    closeConnectionsOnDown: spec.closeConnectionsOnDown,
+    maxConnections: spec.maxConnections,
+    drainTimeoutMs,
+  };
+}
+
+/**
+ * Owns the live TCP proxy: starts it when KubePrism is enabled, moves the listener when host or port
+ * change, feeds it the endpoint list, closes it (draining) when disabled or stopped, and mirrors its
+ * state into KubePrismStatuses and KubePrismUpstreams. No other code opens or closes the listener.
+ */
+export function kubePrismController(options: KubePrismControllerOptions = {}): Controller {
+  const drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
+  const refreshMs = options.connectionRefreshMs ?? 10_000;
+  return {
+    name: 'KubePrismController',
+    inputs: () => [
+      inputOf(KubePrismConfigType, { id: KUBEPRISM_CONFIG_ID }),
+      inputOf(KubePrismEndpointsType, { id: KUBEPRISM_ENDPOINTS_ID }),
+    ],
+    outputs: () => [outputOf(KubePrismStatusType), outputOf(KubePrismUpstreamType)],
+    async run(ctx) {
+      let balancer: LoadBalancer | undefined;
+      let unsubscribe: (() => void) | undefined;
+      // Connection counts move without a health change; refresh them now and then, not per connection.
+      const refresh = setInterval(() => ctx.trigger(), refreshMs);
+      refresh.unref();
+      const shutdown = async (): Promise<void> => {
+        unsubscribe?.();
+        unsubscribe = undefined;
+        const closing = balancer;
+        balancer = undefined;
+        await closing?.close({ drainTimeoutMs });
+      };
+      try {
+        while (await ctx.nextEvent()) {
+          ctx.startTrackingOutputs();
+          const config = await ctx.find(ptr(KubePrismConfigType, KUBEPRISM_CONFIG_ID));
+          if (!config || config.metadata.phase === 'tearingDown') {
+            if (balancer) ctx.logger.info('KubePrism disabled; closing the listener');
+            await shutdown();
+            await ctx.cleanupOutputs();
+            continue;
+          }
+          if (!balancer) {
+            balancer = new LoadBalancer({ ...options.balancer, logger: ctx.logger, ...(options.metrics ? { metrics: options.metrics } : {}) });
+            unsubscribe = balancer.onChange(() => ctx.trigger());
+          }
+          balancer.configure(balancerOptions(config.spec, drainTimeoutMs));
+          const endpoints = await ctx.find(ptr(KubePrismEndpointsType, KUBEPRISM_ENDPOINTS_ID));
+          balancer.setUpstreams((endpoints?.spec.endpoints ?? []).map(({ host, port }) => ({ host, port })));
+          await writeStatus(ctx, config.spec, balancer.snapshot());
+          await ctx.cleanupOutputs();
+        }
+      } finally {
+        clearInterval(refresh);
+        await shutdown();
+      }
+    },
+  };
+}
+
+async function writeStatus(ctx: ControllerContext, config: SpecOfKubePrismConfig, snapshot: LoadBalancerSnapshot): Promise<void> {
+  const error = snapshot.listener.error ?? (snapshot.upstreams.length === 0 ? 'no upstream endpoints' : undefined);
+  await ctx.modify(ptr(KubePrismStatusType, KUBEPRISM_STATUS_ID), (draft) => {
+    draft.spec = {
+      host: `${config.host}:${config.port}`,
+      healthy: snapshot.healthy,
+      listening: snapshot.listener.listening,
+      ...(error !== undefined ? { error } : {}),
+    };
+  });
+  const stored = new Map<string, Resource<{ healthy: boolean; score: number; tier: number; latencyMs?: number }>>(
+    (await ctx.list(kindOf(KubePrismUpstreamType))).map((r) => [r.metadata.id, r]),
+  );
+  for (const u of snapshot.upstreams) {
+    const id = upstreamId(u.host, u.port);
+    const previous = stored.get(id)?.spec;
+    // Latency moves on every check; it is written with health, tier or score changes only.
+    const judged = !previous || previous.healthy !== u.healthy || previous.score !== u.score || previous.tier !== u.tier;
+    const latencyMs = judged ? u.latencyMs : previous.latencyMs;
+    await ctx.modify(ptr(KubePrismUpstreamType, id), (draft) => {
+      draft.spec = {
+        host: u.host,
+        port: u.port,
+        healthy: u.healthy,
+        score: u.score,
+        tier: u.tier,
+        ...(latencyMs !== undefined ? { latencyMs: Math.round(latencyMs * 1000) / 1000 } : {}),
+        activeConnections: u.activeConnections,
+        ...(u.lastError !== undefined ? { lastError: u.lastError } : {}),
+      };
+    });
+  }
+}

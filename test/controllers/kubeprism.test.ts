@@ -1,0 +1,156 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { kubePrismController } from '../../src/controllers/index.js';
+import {
+  KUBEPRISM_CONFIG_ID,
+  KUBEPRISM_ENDPOINTS_ID,
+  KUBEPRISM_STATUS_ID,
+  KubePrismConfigType,
+  KubePrismEndpointsType,
+  KubePrismStatusType,
+  KubePrismUpstreamType,
+  registerKubeprismTypes,
+  type KubePrismEndpoint,
+  type SpecOfKubePrismConfig,
+} from '../../src/resources/index.js';
+import { createState, Engine, kindOf, ptr, type State } from '../../src/runtime/index.js';
+import { eventuallyList, eventuallyResource } from '../harness/eventually.js';
+import { FakeApiServer, httpsGet } from '../harness/fake-apiserver.js';
+import { connectTo, freePort, occupyPort } from '../harness/ports.js';
+
+const configPtr = ptr(KubePrismConfigType, KUBEPRISM_CONFIG_ID);
+const endpointsPtr = ptr(KubePrismEndpointsType, KUBEPRISM_ENDPOINTS_ID);
+const statusPtr = ptr(KubePrismStatusType, KUBEPRISM_STATUS_ID);
+
+let state: State;
+let engine: Engine;
+const servers: FakeApiServer[] = [];
+
+beforeEach(async () => {
+  state = await createState();
+  await registerKubeprismTypes(state);
+  engine = new Engine(state, { backoff: { initialMs: 10, maxMs: 100, multiplier: 2, jitter: 0 } });
+  engine.register(kubePrismController({ drainTimeoutMs: 200, connectionRefreshMs: 100, balancer: { listenBackoff: { initialMs: 20, maxMs: 100 } } }));
+  engine.start();
+});
+
+afterEach(async () => {
+  await engine.stop();
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+// Upstream resources are fed by these tests as the config and endpoints controllers would.
+function setConfig(port: number, extra: Partial<SpecOfKubePrismConfig> = {}) {
+  return state.modify(configPtr, (d) => {
+    d.spec = {
+      host: '127.0.0.1',
+      port,
+      listenAddresses: ['127.0.0.1'],
+      healthCheck: { mode: 'readyz', intervalMs: 100, timeoutMs: 80, jitter: 0.1 },
+      closeConnectionsOnDown: true,
+      maxConnections: 100,
+      ...extra,
+    };
+  }, { owner: 'KubePrismConfigController' });
+}
+
+function setEndpoints(list: FakeApiServer[]) {
+  const endpoints: KubePrismEndpoint[] = list.map((s) => ({ host: s.host, port: s.port, source: 'member', member: s.name }));
+  return state.modify(endpointsPtr, (d) => void (d.spec = { endpoints }), { owner: 'KubePrismEndpointsController' });
+}
+
+async function startServers(...hosts: string[]): Promise<FakeApiServer[]> {
+  const started = await Promise.all(hosts.map((host, i) => FakeApiServer.start({ name: `api-${i + 1}`, host })));
+  servers.push(...started);
+  return started;
+}
+
+describe('KubePrismController', () => {
+  it('listens once enabled, forwards to healthy upstreams and mirrors them into resources', async () => {
+    const [a, b] = await startServers('127.0.0.2', '127.0.0.3');
+    const port = await freePort();
+    await setEndpoints([a!, b!]);
+    await setConfig(port);
+    await eventuallyResource(state, statusPtr, (r) => expect(r?.spec).toEqual({ host: `127.0.0.1:${port}`, healthy: true, listening: true }));
+    await eventuallyList(state, kindOf(KubePrismUpstreamType), (items) =>
+      expect(items.map((u) => [u.metadata.id, u.spec.healthy, u.spec.tier < 5])).toEqual([
+        [`127.0.0.2:${a!.port}`, true, true],
+        [`127.0.0.3:${b!.port}`, true, true],
+      ]),
+    );
+    const answer = await httpsGet('127.0.0.1', port, '/version');
+    expect(['api-1', 'api-2']).toContain(JSON.parse(answer.body).name);
+    expect((await state.get(statusPtr)).metadata.owner).toBe('KubePrismController');
+  });
+
+  it('keeps the status version still while nothing changes, across many health checks', async () => {
+    const [a] = await startServers('127.0.0.2');
+    a!.latencyMs = 30; // mid-tier (10-100 ms): check-to-check jitter cannot move it across a tier bound
+    const port = await freePort();
+    await setEndpoints([a!]);
+    await setConfig(port);
+    const settled = await eventuallyResource(state, ptr(KubePrismUpstreamType, `127.0.0.2:${a!.port}`), (r) => {
+      expect(r?.spec).toMatchObject({ score: 5, tier: 3 }); // the best score: further good checks change nothing
+      return r!;
+    });
+    const status = await state.get(statusPtr);
+    const checksBefore = a!.requestCount('/readyz');
+    await new Promise<void>((resolve) => a!.on('request', () => a!.requestCount('/readyz') >= checksBefore + 5 && resolve()));
+    expect((await state.get(statusPtr)).metadata.version).toBe(status.metadata.version);
+    const after = await state.get(settled.metadata);
+    expect(after.spec).toEqual(settled.spec);
+    expect(after.metadata.version).toBe(settled.metadata.version);
+  });
+
+  it('reports a taken port, retries, and listens once it is freed; moves with a port change', async () => {
+    const [a] = await startServers('127.0.0.2');
+    const port = await freePort();
+    const squatter = await occupyPort('127.0.0.1', port);
+    await setEndpoints([a!]);
+    await setConfig(port);
+    await eventuallyResource(state, statusPtr, (r) => {
+      expect(r?.spec.listening).toBe(false);
+      expect(r?.spec.error).toMatch(new RegExp(`127.0.0.1:${port}.*(EADDRINUSE|in use)`));
+    });
+    await new Promise<void>((resolve) => squatter.close(() => resolve()));
+    await eventuallyResource(state, statusPtr, (r) => expect(r?.spec).toMatchObject({ listening: true, healthy: true }));
+    expect((await state.get(statusPtr)).spec.error).toBeUndefined();
+
+    const next = await freePort();
+    await setConfig(next);
+    await eventuallyResource(state, statusPtr, (r) => expect(r?.spec).toMatchObject({ host: `127.0.0.1:${next}`, listening: true }));
+    await expect(connectTo('127.0.0.1', port)).rejects.toThrow(/ECONNREFUSED/);
+    expect(JSON.parse((await httpsGet('127.0.0.1', next, '/version')).body).name).toBe('api-1');
+  });
+
+  it('keeps survivors when the endpoint list changes, and says when there are no endpoints', async () => {
+    const [a, b] = await startServers('127.0.0.2', '127.0.0.3');
+    const port = await freePort();
+    await setEndpoints([a!, b!]);
+    await setConfig(port);
+    const survivor = await eventuallyResource(state, ptr(KubePrismUpstreamType, `127.0.0.2:${a!.port}`), (r) => {
+      expect(r?.spec.score).toBe(5);
+      return r!;
+    });
+    await setEndpoints([a!]);
+    await eventuallyList(state, kindOf(KubePrismUpstreamType), (items) => expect(items.map((u) => u.metadata.id)).toEqual([`127.0.0.2:${a!.port}`]));
+    expect((await state.get(survivor.metadata)).spec.score).toBe(5); // health state kept, not re-learnt
+    await setEndpoints([]);
+    await eventuallyResource(state, statusPtr, (r) => expect(r?.spec).toMatchObject({ healthy: false, listening: true, error: 'no upstream endpoints' }));
+  });
+
+  it('closes the listener and removes its resources when KubePrism is disabled', async () => {
+    const [a] = await startServers('127.0.0.2');
+    const port = await freePort();
+    await setEndpoints([a!]);
+    await setConfig(port);
+    await eventuallyResource(state, statusPtr, (r) => expect(r?.spec.healthy).toBe(true));
+    const client = await connectTo('127.0.0.1', port);
+    const ended = new Promise((resolve) => client.once('end', resolve));
+    await state.teardownAndDestroy(configPtr, { owner: 'KubePrismConfigController' });
+    await eventuallyResource(state, statusPtr, (r) => expect(r).toBeUndefined());
+    await eventuallyList(state, kindOf(KubePrismUpstreamType), (items) => expect(items).toEqual([]));
+    await expect(connectTo('127.0.0.1', port)).rejects.toThrow(/ECONNREFUSED/);
+    await ended; // drained within drainTimeoutMs, then closed by the proxy
+    client.destroy();
+  });
+});
