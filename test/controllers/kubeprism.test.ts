@@ -133,7 +133,7 @@ describe('KubePrismController', () => {
     });
     await setEndpoints([a!]);
     await eventuallyList(state, kindOf(KubePrismUpstreamType), (items) => expect(items.map((u) => u.metadata.id)).toEqual([`127.0.0.2:${a!.port}`]));
-    expect((await state.get(survivor.metadata)).spec.score).toBe(5); // health state kept, not re-learnt
+    expect((await state.get(ptr(KubePrismUpstreamType, survivor.metadata.id))).spec.score).toBe(5); // health state kept, not re-learnt
     await setEndpoints([]);
     await eventuallyResource(state, statusPtr, (r) => expect(r?.spec).toMatchObject({ healthy: false, listening: true, error: 'no upstream endpoints' }));
   });
