@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { KubeprismError } from '../runtime/index.js';
+import { KubeprismError } from '../runtime/errors.js';
 
 /** Where the debug API listens (or where a client finds it): a TCP host and port, or a unix socket path. */
 export type ApiAddress =

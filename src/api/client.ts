@@ -1,5 +1,7 @@
 import { request, type IncomingMessage } from 'node:http';
-import { KubeprismError, type ControllerGraph, type FieldIssue, type Resource } from '../runtime/index.js';
+import { KubeprismError, type FieldIssue } from '../runtime/errors.js';
+import type { ControllerGraph } from '../runtime/graph.js';
+import type { Resource } from '../runtime/resource.js';
 import { formatApiAddress, parseApiAddress, type ApiAddress } from './address.js';
 import type { WatchLine } from './watch-stream.js';
 

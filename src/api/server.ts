@@ -1,6 +1,6 @@
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { ApplyResult } from '../agent/machine-config-source.js';
 import type { MemberSpec } from '../config/index.js';
@@ -68,6 +68,8 @@ export class ApiServer {
   readonly #maxWatchBuffer: number;
   readonly #watches = new Set<(code: string, message: string) => void>();
   #address: ApiAddress;
+  /** Open connections and how many requests each has in flight: idle ones are dropped at close. */
+  readonly #connections = new Map<Socket, number>();
   #closing: Promise<void> | undefined;
 
   private constructor(options: ApiServerOptions, address: ApiAddress) {
@@ -88,9 +90,14 @@ export class ApiServer {
       maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     };
     this.#server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000 }, (req, res) => {
+      this.#track(req, res);
       this.#handle(req, res).catch((err: unknown) => this.#fail(req, res, err));
     });
     this.#server.maxConnections = MAX_CONNECTIONS;
+    this.#server.on('connection', (socket: Socket) => {
+      this.#connections.set(socket, 0);
+      socket.once('close', () => this.#connections.delete(socket));
+    });
     this.#server.on('clientError', (err, socket) => {
       // Garbage on the wire: answer 400 when the socket still takes it, never crash.
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
@@ -151,8 +158,12 @@ export class ApiServer {
   async #close(): Promise<void> {
     for (const end of [...this.#watches]) end(API_CODES.shuttingDown, 'the agent is shutting down');
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    this.#server.closeIdleConnections();
-    const grace = setTimeout(() => this.#server.closeAllConnections(), CLOSE_GRACE_MS);
+    // Node's closeIdleConnections() misses connections that never sent a request; drop every idle one.
+    for (const [socket, inFlight] of this.#connections) if (inFlight === 0) socket.destroy();
+    const grace = setTimeout(() => {
+      this.#logger.warn({ graceMs: CLOSE_GRACE_MS, inFlight: [...this.#connections.values()].reduce((a, b) => a + b, 0) }, 'requests still running after the grace period; closing their connections');
+      this.#server.closeAllConnections();
+    }, CLOSE_GRACE_MS);
     await closed;
     clearTimeout(grace);
     if (this.#address.kind === 'unix') {
@@ -162,6 +173,17 @@ export class ApiServer {
         // Already gone (node removes it on close on some platforms).
       }
     }
+  }
+
+  #track(req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket;
+    this.#connections.set(socket, (this.#connections.get(socket) ?? 0) + 1);
+    res.once('close', () => {
+      const left = (this.#connections.get(socket) ?? 1) - 1;
+      this.#connections.set(socket, left);
+      // While closing, a connection is let go as soon as its last request is answered.
+      if (left === 0 && this.#closing !== undefined) socket.end();
+    });
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

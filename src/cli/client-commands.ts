@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { ApiClient, formatApiAddress, type DefinitionSpec } from '../api/index.js';
-import { formatIssue, InvalidConfigError, parseMachineConfig } from '../config/index.js';
+import { formatApiAddress } from '../api/address.js';
+import { ApiClient, type DefinitionSpec } from '../api/client.js';
+import { formatIssue } from '../config/errors.js';
 import type { Resource } from '../runtime/index.js';
 import { CliExit, type CliIo } from './io.js';
 import { findDefinition, json, ndjson, TableWriter, tableHeader, tableRow, YamlWriter, type OutputFormat } from './output.js';
@@ -112,6 +113,8 @@ export async function applyConfigCommand(io: CliIo, file: string, options: { api
 /** `kubeprism validate FILE`: checks a machine config offline; prints every error and exits 1 when invalid. */
 export async function validateCommand(io: CliIo, file: string): Promise<void> {
   const text = await readConfigFile(file);
+  // Loaded only here: the schemas are the heaviest part of the CLI's start-up.
+  const { InvalidConfigError, parseMachineConfig } = await import('../config/index.js');
   let view;
   try {
     view = parseMachineConfig(text).view;

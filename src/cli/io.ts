@@ -1,4 +1,4 @@
-import { KubeprismError } from '../runtime/index.js';
+import { KubeprismError } from '../runtime/errors.js';
 
 /** Where a command writes and what it reads from its environment; the process in production, buffers in tests. */
 export interface CliIo {

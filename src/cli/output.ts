@@ -1,6 +1,8 @@
 import { stringify } from 'yaml';
-import type { DefinitionSpec, WatchLine } from '../api/index.js';
-import { readColumn, type Resource } from '../runtime/index.js';
+import type { DefinitionSpec } from '../api/client.js';
+import type { WatchLine } from '../api/watch-stream.js';
+import { readColumn } from '../runtime/definition.js';
+import type { Resource } from '../runtime/resource.js';
 
 /** How `get` and `dump` print resources. */
 export type OutputFormat = 'table' | 'yaml' | 'json';

@@ -1,12 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { ApiResponseError, DEFAULT_API_ADDRESS } from '../api/index.js';
-import { formatIssue } from '../config/index.js';
-import { KubeprismError } from '../runtime/index.js';
+import { DEFAULT_API_ADDRESS } from '../api/address.js';
+import { ApiResponseError } from '../api/client.js';
+import { formatIssue } from '../config/errors.js';
+import { KubeprismError } from '../runtime/errors.js';
 import { applyConfigCommand, dumpCommand, getCommand, graphCommand, validateCommand } from './client-commands.js';
 import { CliExit, type CliIo } from './io.js';
 import type { OutputFormat } from './output.js';
-import { DEFAULT_STATE_DIR, runCommand } from './run.js';
+
+/** Where the agent keeps its last good config when `--state-dir` is not given. */
+export const DEFAULT_STATE_DIR = '/var/lib/kubeprism';
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
@@ -49,6 +52,8 @@ export function buildProgram(io: CliIo, exitCode: { value: number }): Command {
     .option('--members <file>', 'cluster members file (members: [...]), re-read when it changes')
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
     .action(async (opts: { config: string; api: string; stateDir: string; outputDir?: string; members?: string; logLevel: string }) => {
+      // The agent (controllers, balancer, metrics) is loaded only to run it: client commands start fast.
+      const { runCommand } = await import('./run.js');
       exitCode.value = await runCommand(io, opts);
     });
 

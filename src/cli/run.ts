@@ -17,9 +17,6 @@ export interface RunOptions {
   readonly logLevel: string;
 }
 
-/** Where the agent keeps its last good config when `--state-dir` is not given. */
-export const DEFAULT_STATE_DIR = '/var/lib/kubeprism';
-
 /** Bound on a clean shutdown: past it, the process exits non-zero rather than hang. */
 const SHUTDOWN_TIMEOUT_MS = 30_000;
 
@@ -33,8 +30,15 @@ function rootLogger(level: string, pretty: boolean): Logger {
  * re-reads the config. Resolves with the exit code; a start failure is reported on stderr.
  */
 export async function runCommand(io: CliIo, options: RunOptions): Promise<number> {
-  const address = parseApiAddress(options.api);
-  assertLocalAddress(address);
+  let address;
+  try {
+    address = parseApiAddress(options.api);
+    assertLocalAddress(address);
+  } catch (err) {
+    if (!(err instanceof KubeprismError)) throw err;
+    io.stderr.write(`kubeprism: cannot start: ${err.message} (${err.code})\n`);
+    return 1;
+  }
   const logger = rootLogger(options.logLevel, process.stdout.isTTY === true);
   const log = componentLogger(logger, 'cli');
   const stateDir = path.resolve(options.stateDir);

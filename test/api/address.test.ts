@@ -1,5 +1,6 @@
 import { lstat, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -94,6 +95,26 @@ describe('API server binding', () => {
     api = await ApiServer.listen({ backend: b, address: `unix:${socket}` });
     const err = await ApiServer.listen({ backend: b, address: `unix:${socket}` }).catch((e: unknown) => e);
     expect(hasCode(err, 'KP_ERR_API_ADDRESS')).toBe(true);
+  });
+
+  it('closes promptly although clients hold connections open (idle keep-alive, or never sent a request)', async () => {
+    const b = await backend();
+    api = await ApiServer.listen({ backend: b, address: '127.0.0.1:0' });
+    const { host, port } = api.address as { host: string; port: number };
+    const silent = connect({ host, port });
+    await new Promise<void>((resolve) => silent.once('connect', () => resolve()));
+    const keepAlive = await fetch(`http://${host}:${port}/healthz`);
+    await keepAlive.text();
+    const silentClosed = new Promise<void>((resolve) => silent.once('close', () => resolve()));
+    silent.on('error', () => undefined);
+    // Well inside the 2 s grace given to requests still running: nothing here is running.
+    const outcome = await Promise.race([
+      api.close().then(() => 'closed'),
+      new Promise((resolve) => setTimeout(() => resolve('still open'), 1_500).unref()),
+    ]);
+    expect(outcome).toBe('closed');
+    await silentClosed;
+    api = undefined;
   });
 
   it('says in one line that the agent cannot be reached', async () => {
