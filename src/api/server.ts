@@ -1,6 +1,6 @@
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect, type AddressInfo, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { ApplyResult } from '../agent/machine-config-source.js';
 import type { MemberSpec } from '../config/index.js';
@@ -14,8 +14,9 @@ import {
   type Resource,
   type State,
 } from '../runtime/index.js';
-import { ApiAddressError, assertLocalAddress, formatApiAddress, parseApiAddress, type ApiAddress } from './address.js';
+import { assertLocalAddress, formatApiAddress, parseApiAddress, type ApiAddress } from './address.js';
 import { DEFAULT_MAX_BODY_BYTES, readBody } from './body.js';
+import { bindServer } from './listen.js';
 import { API_CODES, badRequest, describeError, HttpError } from './http-errors.js';
 import {
   checkId,
@@ -122,31 +123,8 @@ export class ApiServer {
   }
 
   async #listen(): Promise<void> {
-    const address = this.#address;
-    if (address.kind === 'unix') await removeStaleSocket(address.path);
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error): void => reject(err);
-      this.#server.once('error', onError);
-      const done = (): void => {
-        this.#server.off('error', onError);
-        this.#server.on('error', (err) => this.#logger.error({ err }, 'debug API server error'));
-        resolve();
-      };
-      if (address.kind === 'tcp') {
-        this.#server.listen({ host: address.host, port: address.port, exclusive: true }, done);
-        return;
-      }
-      // The socket file is created by bind() inside listen(): a tight umask makes it 0600 from birth,
-      // so no other user can connect in the moment before the chmod below.
-      const previous = process.umask(0o177);
-      try {
-        this.#server.listen({ path: address.path, exclusive: true }, done);
-      } finally {
-        process.umask(previous);
-      }
-    });
-    if (address.kind === 'unix') chmodSync(address.path, 0o600);
-    else this.#address = { kind: 'tcp', host: address.host, port: (this.#server.address() as AddressInfo).port };
+    this.#address = await bindServer(this.#server, this.#address);
+    this.#server.on('error', (err) => this.#logger.error({ err }, 'debug API server error'));
   }
 
   /** Stops accepting, ends watch streams, lets running requests finish for a short grace, then closes. */
@@ -314,25 +292,4 @@ export class ApiServer {
     }
     sendJson(res, status, { error: { code, message, ...(issues ? { issues } : {}) } });
   }
-}
-
-/** Removes a unix socket file left by a dead agent; refuses a live one or a file that is not a socket. */
-async function removeStaleSocket(path: string): Promise<void> {
-  let isSocket: boolean;
-  try {
-    isSocket = lstatSync(path).isSocket();
-  } catch {
-    return; // nothing there
-  }
-  if (!isSocket) throw new ApiAddressError(`${path} exists and is not a socket; refusing to replace it`);
-  const alive = await new Promise<boolean>((resolve) => {
-    const socket = connect({ path });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-  if (alive) throw new ApiAddressError(`another process is already serving on ${path}`);
-  unlinkSync(path);
 }
