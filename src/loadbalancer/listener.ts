@@ -121,7 +121,8 @@ export class Listener {
       slot.backoffMs = Math.min(slot.backoffMs * 2, this.backoff.maxMs);
     };
     server.once('error', onBindError);
-    server.listen({ host: slot.host, port: slot.port, exclusive: true }, () => {
+    // A deep accept queue: at boot every component on the node connects at once (the kernel caps it at somaxconn).
+    server.listen({ host: slot.host, port: slot.port, exclusive: true, backlog: 4096 }, () => {
       if (slot.server !== server) return;
       server.removeListener('error', onBindError);
       server.on('error', (err) => logger.error({ err, address }, 'listener error'));

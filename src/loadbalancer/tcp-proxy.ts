@@ -43,6 +43,9 @@ interface Connection<U> {
   target: U | undefined;
   tried: Set<U> | undefined;
   established: boolean;
+  /** Set once the client socket closed (while dialing, that ends the connection). */
+  clientClosed: boolean;
+  upstreamClosed: boolean;
   finished: boolean;
   /** Abandon the dial in progress (the client left first). */
   cancelDial: (() => void) | undefined;
@@ -95,10 +98,10 @@ export class TcpProxy<U extends ProxyUpstream> {
       }
       return;
     }
-    const conn: Connection<U> = { client, upstream: undefined, target: undefined, tried: undefined, established: false, finished: false, cancelDial: undefined, mark: 0, stalledSince: 0 };
+    const conn: Connection<U> = { client, upstream: undefined, target: undefined, tried: undefined, established: false, clientClosed: false, upstreamClosed: false, finished: false, cancelDial: undefined, mark: 0, stalledSince: 0 };
     this.connections.add(conn);
     client.on('error', (err) => this.onSocketError(conn, err));
-    client.on('close', () => this.finish(conn));
+    client.on('close', (hadError) => this.onClose(conn, client, hadError));
     this.dial(conn);
   }
 
@@ -212,7 +215,7 @@ export class TcpProxy<U extends ProxyUpstream> {
       if (!group) this.groups.set(target, (group = new Set()));
       group.add(conn);
       upstream.on('error', (err) => this.onSocketError(conn, err));
-      upstream.on('close', () => this.finish(conn));
+      upstream.on('close', (hadError) => this.onClose(conn, upstream, hadError));
       conn.mark = flushed(upstream);
       // pipe() resumes the paused client; end → end keeps half-closed directions flowing.
       conn.client.pipe(upstream);
@@ -234,22 +237,38 @@ export class TcpProxy<U extends ProxyUpstream> {
     conn.upstream?.destroy();
   }
 
-  /** Runs on the first `close` of either side: close the other, account, release. Idempotent. */
+  /**
+   * One side closed. An error (reset, stall, destroy) takes the other side down at once; a clean close
+   * only ends it, so bytes it still holds are flushed first (destroying it here would cut the tail of
+   * the last response). The connection is done when both sides are closed.
+   */
+  private onClose(conn: Connection<U>, side: Socket, hadError: boolean): void {
+    const isClient = side === conn.client;
+    if (isClient) conn.clientClosed = true;
+    else conn.upstreamClosed = true;
+    if (!conn.established) {
+      conn.cancelDial?.(); // the client left while we were dialing: not the upstream's fault
+      this.finish(conn);
+      return;
+    }
+    const other = (isClient ? conn.upstream : conn.client) as Socket;
+    if (hadError || side.errored) other.destroy();
+    else other.end();
+    if (conn.clientClosed && conn.upstreamClosed) this.finish(conn);
+  }
+
+  /** Account for a connection whose sockets are all closed, and forget it. Idempotent. */
   private finish(conn: Connection<U>): void {
     if (conn.finished) return;
     conn.finished = true;
-    conn.client.destroy();
     const { upstream, target } = conn;
     if (upstream && conn.established && target) {
-      upstream.destroy();
       target.stats.bytesIn += upstream.bytesRead;
       target.stats.bytesOut += flushed(upstream);
       this.picker.release(target);
       const group = this.groups.get(target);
       group?.delete(conn);
       if (group?.size === 0) this.groups.delete(target);
-    } else {
-      conn.cancelDial?.(); // the client left while we were dialing: not the upstream's fault
     }
     this.connections.delete(conn);
     if (this.connections.size === 0) {

@@ -5,12 +5,15 @@ export function loopback(n: number): string {
   return `127.0.0.${n}`;
 }
 
-/** Listen on `host:port` (0 = ephemeral) and resolve with the bound port; rejects on EADDRINUSE etc. */
+/**
+ * Listen on `host:port` (0 = ephemeral) and resolve with the bound port; rejects on EADDRINUSE etc.
+ * The accept backlog is large so bursts of hundreds of connects are not dropped (and retried a second later).
+ */
 export function listen(server: Server, host: string, port = 0): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     server.once('error', onError);
-    server.listen({ host, port, exclusive: true }, () => {
+    server.listen({ host, port, exclusive: true, backlog: 4096 }, () => {
       server.removeListener('error', onError);
       resolve((server.address() as AddressInfo).port);
     });

