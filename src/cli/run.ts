@@ -22,7 +22,16 @@ const SHUTDOWN_TIMEOUT_MS = 30_000;
 
 function rootLogger(level: string, pretty: boolean): Logger {
   if (!pretty) return createLogger({ level });
-  return pino({ level, base: undefined }, PinoPretty({ colorize: true, sync: true, destination: 1 }));
+  // One line per entry at a terminal, the component first; colours unless NO_COLOR says otherwise.
+  const stream = PinoPretty({
+    colorize: PinoPretty.isColorSupported,
+    sync: true,
+    destination: 1,
+    singleLine: true,
+    ignore: 'component',
+    messageFormat: '{if component}{component}: {end}{msg}',
+  });
+  return pino({ level, base: undefined }, stream);
 }
 
 /**
@@ -57,6 +66,12 @@ export async function runCommand(io: CliIo, options: RunOptions): Promise<number
   };
   process.on('SIGTERM', onStop);
   process.on('SIGINT', onStop);
+  // Installed now: SIGHUP's default action would kill the agent if it arrived during start-up.
+  process.on('SIGHUP', () => {
+    if (!started || stopping) return;
+    log.info('SIGHUP: re-reading the machine config');
+    agent?.reloadConfig().catch((err: unknown) => log.error({ err }, 'config reload failed'));
+  });
 
   let agent: Agent | undefined;
   let api: ApiServer | undefined;
@@ -92,10 +107,6 @@ export async function runCommand(io: CliIo, options: RunOptions): Promise<number
   }
   started = true;
 
-  process.on('SIGHUP', () => {
-    log.info('SIGHUP: re-reading the machine config');
-    agent?.reloadConfig().catch((err: unknown) => log.error({ err }, 'config reload failed'));
-  });
   log.info({ api: formatApiAddress(api.address), config: path.resolve(options.config), stateDir, pid: process.pid }, 'kubeprism running');
 
   const signal = await stopRequested;
