@@ -40,7 +40,20 @@ export function buildProgram(io: CliIo, exitCode: { value: number }): Command {
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
-    .helpCommand(true);
+    .helpCommand(true)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  kubeprism run --config /etc/kubeprism/config.yaml --members /etc/kubeprism/members.yaml
+  kubeprism get kps                 KubePrism status (kps = KubePrismStatuses)
+  kubeprism get kpu -w              upstreams, live
+  kubeprism get mc -o yaml          the machine config in force (secrets redacted)
+  kubeprism apply-config new.yaml   offer a new machine config to the running agent
+
+Environment:
+  KUBEPRISM_API   the agent's debug API address for every command (default ${DEFAULT_API_ADDRESS})`,
+    );
 
   program
     .command('run')
