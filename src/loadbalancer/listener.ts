@@ -26,7 +26,7 @@ export interface ListenerOptions {
   logger: Logger;
   /** Every accepted socket (paused: the proxy resumes it once an upstream is connected). */
   onConnection: (socket: Socket) => void;
-  /** Called after every change of {@link ListenerState}. */
+  /** Called after every change of {@link ListenerState} (not on retries that change nothing). */
   onStateChange: () => void;
   clock?: Clock;
   /** Retry backoff for a failed bind: doubles from `initialMs` up to `maxMs`. */
@@ -55,6 +55,7 @@ interface Slot {
 export class Listener {
   private slots: Slot[] = [];
   private target: ListenTarget | undefined;
+  private reported = '';
   private readonly clock: Clock;
   private readonly backoff: { initialMs: number; maxMs: number };
 
@@ -75,7 +76,7 @@ export class Listener {
       this.slots.push({ host: '::1', port: target.port, follower: target.port === 0, backoffMs: this.backoff.initialMs });
     }
     for (const slot of this.slots) if (!slot.follower) this.bind(slot);
-    this.options.onStateChange();
+    this.changed();
   }
 
   /** Current addresses, listening flag and error. */
@@ -92,10 +93,17 @@ export class Listener {
 
   /** Stop accepting at once (existing connections are the proxy's business). */
   close(): void {
-    const had = this.slots.length > 0;
     this.teardown();
     this.target = undefined;
-    if (had) this.options.onStateChange();
+    this.changed();
+  }
+
+  /** Tell the owner, but only when the reported state really changed (a retry that fails again is no news). */
+  private changed(): void {
+    const state = JSON.stringify(this.state());
+    if (state === this.reported) return;
+    this.reported = state;
+    this.options.onStateChange();
   }
 
   private bind(slot: Slot): void {
@@ -113,7 +121,7 @@ export class Listener {
       const error = new ListenError(address, `cannot listen on ${address}: ${describeError(err)}`, { cause: err });
       slot.error = error.message;
       logger.error({ err: error, address, retryInMs: slot.backoffMs }, 'listen failed; retrying');
-      this.options.onStateChange();
+      this.changed();
       slot.retry = this.clock.setTimeout(() => {
         slot.retry = undefined;
         if (this.slots.includes(slot)) this.bind(slot);
@@ -136,7 +144,7 @@ export class Listener {
           this.bind(follower);
         }
       }
-      this.options.onStateChange();
+      this.changed();
     });
   }
 

@@ -2,38 +2,9 @@ import { connect, type Socket } from 'node:net';
 import type { Logger } from '../runtime/logger.js';
 import { formatAddress } from './address.js';
 import { describeError, NoUpstreamsError } from './errors.js';
+import type { ProxyUpstream, TcpProxyOptions, UpstreamPicker } from './proxy-types.js';
 
-/** Lifetime counters of one upstream; bytes cover closed connections (live ones are read off the sockets). */
-export interface UpstreamStats {
-  totalConnections: number;
-  dialFailures: number;
-  /** Bytes received from the upstream. */
-  bytesIn: number;
-  /** Bytes sent to the upstream. */
-  bytesOut: number;
-}
-
-/** An upstream the proxy can dial. */
-export interface ProxyUpstream {
-  readonly host: string;
-  readonly port: number;
-  readonly stats: UpstreamStats;
-}
-
-/** The policy the proxy asks for candidates and tells about outcomes (an `UpstreamList`). */
-export interface UpstreamPicker<U> {
-  acquire(exclude: ReadonlySet<U>): U | undefined;
-  release(upstream: U): void;
-  down(upstream: U, reason: string): void;
-}
-
-/** Limits and timeouts of the data path. */
-export interface TcpProxyOptions {
-  maxConnections: number;
-  stallTimeoutMs: number;
-  dialTimeoutMs: number;
-  keepAliveMs?: number;
-}
+export type { ProxyUpstream, TcpProxyOptions, UpstreamPicker, UpstreamStats } from './proxy-types.js';
 
 const NONE: ReadonlySet<never> = new Set();
 

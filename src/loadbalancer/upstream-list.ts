@@ -1,86 +1,14 @@
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { TimeoutError } from './errors.js';
-import { latencyTier, WORST_TIER } from './tier.js';
+import type { Backend, CheckResult, HealthCheckTiming, UpstreamChange, UpstreamListOptions, UpstreamState } from './upstream-types.js';
+import { initialScore, recordFailure, recordSuccess, type ScoreRules, type ScoreState } from './score.js';
 
-/** What the list balances over: anything that can check its own health. The list times the call. */
-export interface Backend {
-  /** Resolve when healthy, reject with the reason otherwise; stop and clean up when `signal` aborts. */
-  healthCheck(signal: AbortSignal): Promise<void>;
-}
+export type { Backend, CheckResult, HealthCheckTiming, UpstreamChange, UpstreamListOptions, UpstreamState } from './upstream-types.js';
 
-/** How often and how long upstreams are checked. */
-export interface HealthCheckTiming {
-  /** Mean time between the starts of two checks of one upstream. */
-  intervalMs: number;
-  /** Bound on one check; the signal is aborted and the check counts as failed when it passes. */
-  timeoutMs: number;
-  /** Relative spread of the interval (0.1 → ±10 %), so upstreams are not checked in lockstep. */
-  jitter: number;
-}
-
-/** The outcome of one health check, as reported to {@link UpstreamListOptions.onCheck}. */
-export interface CheckResult {
-  ok: boolean;
-  latencyMs: number;
-  error?: string;
-}
-
-/** Options of an {@link UpstreamList}; every field has a default. */
-export interface UpstreamListOptions<B> extends Partial<HealthCheckTiming> {
-  clock?: Clock;
-  /** Uniform [0, 1) source for the jitter (injected for deterministic tests). */
-  random?: () => number;
-  /** Lower score bound (a long failure streak sinks no further). Default -5. */
-  minScore?: number;
-  /** Upper score bound (a long success streak rises no further). Default 5. */
-  maxScore?: number;
-  /** Consecutive slower measurements needed to demote an upstream's tier. Default 3. */
-  tierDemoteAfter?: number;
-  /** Identity of a backend across `reconcile` calls. Default: the object itself. */
-  keyOf?: (backend: B) => unknown;
-  /** Called after every check (for latency histograms); not a change notification. */
-  onCheck?: (backend: B, result: CheckResult) => void;
-}
-
-/** The health of one upstream as the list sees it. */
-export interface UpstreamState {
-  /**
-   * A signed streak: n > 0 after n successes in a row, -n after n failures (or dial failures) in a row,
-   * 0 before the first check. Bounded by minScore/maxScore.
-   */
-  score: number;
-  /** Usable for new connections: score > 0. */
-  healthy: boolean;
-  /** Latency tier of the last successful checks (0 best); {@link WORST_TIER} until measured. */
-  tier: number;
-  /** Latency of the last successful check. */
-  latencyMs?: number;
-  /** Why the last check or dial failed; cleared by a successful check. */
-  lastError?: string;
-  /** Connections handed out by `acquire` and not yet released. */
-  active: number;
-}
-
-/** A change worth telling the world about: an upstream appeared, vanished, or its health/tier/score moved. */
-export interface UpstreamChange<B> {
-  type: 'added' | 'updated' | 'removed';
-  backend: B;
-  state: UpstreamState;
-  /** The state before an update. */
-  previous?: UpstreamState;
-}
-
-interface Node<B> {
+interface Node<B> extends ScoreState {
   backend: B;
   key: unknown;
-  score: number;
-  tier: number;
-  latencyMs?: number;
-  lastError?: string;
   active: number;
-  /** Best of the consecutive slower tiers measured since the last tier change, and how many. */
-  pendingTier: number;
-  pendingCount: number;
   timer?: TimerHandle;
   inFlight?: AbortController;
   removed: boolean;
@@ -104,18 +32,14 @@ export class UpstreamList<B extends Backend> {
   private timing: HealthCheckTiming;
   private readonly clock: Clock;
   private readonly random: () => number;
-  private readonly minScore: number;
-  private readonly maxScore: number;
-  private readonly tierDemoteAfter: number;
+  private readonly rules: ScoreRules;
   private readonly keyOf: (backend: B) => unknown;
   private readonly onCheck: ((backend: B, result: CheckResult) => void) | undefined;
 
   constructor(options: UpstreamListOptions<B> = {}) {
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
-    this.minScore = options.minScore ?? -5;
-    this.maxScore = options.maxScore ?? 5;
-    this.tierDemoteAfter = options.tierDemoteAfter ?? 3;
+    this.rules = { minScore: options.minScore ?? -5, maxScore: options.maxScore ?? 5, tierDemoteAfter: options.tierDemoteAfter ?? 3 };
     this.keyOf = options.keyOf ?? ((b) => b);
     this.onCheck = options.onCheck;
     this.timing = {
@@ -123,7 +47,7 @@ export class UpstreamList<B extends Backend> {
       timeoutMs: options.timeoutMs ?? 1000,
       jitter: options.jitter ?? 0.1,
     };
-    if (this.minScore >= 0 || this.maxScore <= 0) throw new RangeError('minScore must be < 0 < maxScore');
+    if (this.rules.minScore >= 0 || this.rules.maxScore <= 0) throw new RangeError('minScore must be < 0 < maxScore');
   }
 
   /** Replace the set of backends; survivors (same key) keep their health state and connection counts. */
@@ -137,7 +61,7 @@ export class UpstreamList<B extends Backend> {
       nextKeys.add(key);
       let node = this.byKey.get(key);
       if (!node) {
-        node = { backend, key, score: 0, tier: WORST_TIER, active: 0, pendingTier: WORST_TIER, pendingCount: 0, removed: false };
+        node = { ...initialScore(), backend, key, active: 0, removed: false };
         added.push(node);
       }
       next.push(node);
@@ -204,7 +128,7 @@ export class UpstreamList<B extends Backend> {
   down(backend: B, reason: string): void {
     const n = this.byKey.get(this.keyOf(backend));
     if (!n || this.stopped) return;
-    this.apply(n, () => this.fail(n, reason));
+    this.apply(n, () => recordFailure(n, reason, this.rules));
   }
 
   /** Check `backend` (or every upstream) now instead of at its next scheduled time. */
@@ -268,7 +192,7 @@ export class UpstreamList<B extends Backend> {
       if (n.inFlight === controller) n.inFlight = undefined;
       if (this.stopped || n.removed) return;
       const latencyMs = this.clock.now() - start;
-      this.apply(n, () => (error === undefined ? this.succeed(n, latencyMs) : this.fail(n, error)));
+      this.apply(n, () => (error === undefined ? recordSuccess(n, latencyMs, this.rules) : recordFailure(n, error, this.rules)));
       this.onCheck?.(n.backend, error === undefined ? { ok: true, latencyMs } : { ok: false, latencyMs, error });
       // Start-to-start spacing, so a slow check does not stretch the interval.
       this.schedule(n, this.nextDelay(latencyMs));
@@ -288,35 +212,6 @@ export class UpstreamList<B extends Backend> {
       () => finish(undefined),
       (err: unknown) => finish(err instanceof Error ? err.message : String(err)),
     );
-  }
-
-  private succeed(n: Node<B>, latencyMs: number): void {
-    n.score = Math.min(this.maxScore, Math.max(n.score, 0) + 1);
-    n.lastError = undefined;
-    n.latencyMs = latencyMs;
-    const measured = latencyTier(latencyMs);
-    if (measured <= n.tier) {
-      // Faster (or same): take it at once.
-      n.tier = measured;
-      n.pendingCount = 0;
-      return;
-    }
-    // Slower: noise (GC pause, busy CPU, a queue somewhere) only ever adds latency, so the tier follows
-    // the minimum of recent checks: demoted only when the last `tierDemoteAfter` were all slower.
-    n.pendingTier = n.pendingCount === 0 ? measured : Math.min(n.pendingTier, measured);
-    n.pendingCount++;
-    if (n.pendingCount >= this.tierDemoteAfter) {
-      n.tier = n.pendingTier;
-      n.pendingCount = 0;
-    }
-  }
-
-  private fail(n: Node<B>, reason: string): void {
-    // Any failure makes the upstream unusable at once (score ≤ -1): a broken server must stop getting
-    // connections within one interval; the depth of the streak orders upstreams in panic mode.
-    n.score = Math.max(this.minScore, Math.min(n.score, 0) - 1);
-    n.lastError = reason;
-    n.pendingCount = 0;
   }
 
   private apply(n: Node<B>, mutate: () => void): void {
