@@ -40,7 +40,6 @@ export class LoadBalancer {
   private readonly metrics: LoadBalancerMetrics | undefined;
   private readonly subscribers = new Set<(snapshot: LoadBalancerSnapshot) => void>();
   private notifyQueued = false;
-  private configured = false;
   private closed = false;
 
   constructor(deps: LoadBalancerDeps = {}) {
@@ -85,10 +84,9 @@ export class LoadBalancer {
     if (t.intervalMs !== prev.healthCheck.intervalMs || t.timeoutMs !== prev.healthCheck.timeoutMs || t.jitter !== prev.healthCheck.jitter) {
       this.list.setTiming({ intervalMs: t.intervalMs, timeoutMs: t.timeoutMs, jitter: t.jitter });
     }
-    if (checkChanged && this.configured) this.list.checkNow(); // judge everyone by the new rule now
+    if (checkChanged) this.list.checkNow(); // judge everyone by the new rule now
     this.proxy.setOptions(this.proxyOptions());
     this.listener.listen(next.listen);
-    this.configured = true;
     this.enforceCloseOnDown();
     return next;
   }

@@ -18,6 +18,8 @@ interface Connection<U> {
   clientClosed: boolean;
   upstreamClosed: boolean;
   finished: boolean;
+  /** Being torn down on purpose (down upstream, stall, drain): not to be counted again. */
+  closing: boolean;
   /** Abandon the dial in progress (the client left first). */
   cancelDial: (() => void) | undefined;
   /** Stall detection: flushed-byte mark seen at the last sweep, and since when it has not moved. */
@@ -69,7 +71,7 @@ export class TcpProxy<U extends ProxyUpstream> {
       }
       return;
     }
-    const conn: Connection<U> = { client, upstream: undefined, target: undefined, tried: undefined, established: false, clientClosed: false, upstreamClosed: false, finished: false, cancelDial: undefined, mark: 0, stalledSince: 0 };
+    const conn: Connection<U> = { client, upstream: undefined, target: undefined, tried: undefined, established: false, clientClosed: false, upstreamClosed: false, finished: false, closing: false, cancelDial: undefined, mark: 0, stalledSince: 0 };
     this.connections.add(conn);
     client.on('error', (err) => this.onSocketError(conn, err));
     client.on('close', (hadError) => this.onClose(conn, client, hadError));
@@ -111,12 +113,15 @@ export class TcpProxy<U extends ProxyUpstream> {
   closeConnections(match: (upstream: U) => boolean, reason: string): number {
     let closed = 0;
     for (const [upstream, group] of this.groups) {
-      if (group.size === 0 || !match(upstream)) continue;
-      this.logger.info({ upstream: formatAddress(upstream.host, upstream.port), connections: group.size, reason }, 'closing connections');
-      for (const c of [...group]) {
+      if (!match(upstream)) continue;
+      let n = 0;
+      for (const c of group) {
+        if (c.closing) continue; // already going: its sockets close asynchronously
         this.destroy(c);
-        closed++;
+        n++;
       }
+      if (n > 0) this.logger.info({ upstream: formatAddress(upstream.host, upstream.port), connections: n, reason }, 'closing connections');
+      closed += n;
     }
     return closed;
   }
@@ -204,6 +209,7 @@ export class TcpProxy<U extends ProxyUpstream> {
   }
 
   private destroy(conn: Connection<U>): void {
+    conn.closing = true;
     conn.client.destroy();
     conn.upstream?.destroy();
   }
@@ -273,6 +279,7 @@ export class TcpProxy<U extends ProxyUpstream> {
     for (const group of this.groups.values()) {
       for (const c of group) {
         const up = c.upstream as Socket;
+        if (c.closing) continue;
         if (up.writableLength === 0) {
           c.stalledSince = 0;
           continue;

@@ -45,6 +45,19 @@ describe('failover', () => {
     expect(s.connections.failed).toBe(0);
   });
 
+  it('a black-holed upstream (accepts, never answers) is judged down by the check timeout and avoided', async () => {
+    const hole = await startApi('hole', 2);
+    const b = await startApi('b', 3);
+    const lb = startLb({ healthCheck: { timeoutMs: 150 } });
+    lb.setUpstreams([hole.endpoint, b.endpoint]);
+    const port = await lbPort(lb);
+    await allHealthy(lb, 2);
+    hole.blackHole = true; // new connections are accepted and swallowed
+    const s = await waitForUpstream(lb, addressOf(hole), (u) => !u.healthy, 'the black hole judged down');
+    expect(s.upstreams[0]?.lastError).toBe('health check timed out after 150 ms');
+    for (let i = 0; i < 5; i++) expect(await whoAnswers('127.0.0.1', port)).toBe('b');
+  });
+
   it('panic mode: with every upstream unhealthy, all are still tried', async () => {
     const a = await startApi('a', 2, { readyzStatus: 500 });
     const b = await startApi('b', 3, { readyzStatus: 500 });

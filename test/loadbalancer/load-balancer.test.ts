@@ -3,7 +3,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { KubeprismError, ValidationError } from '../../src/runtime/errors.js';
 import { LoadBalancer } from '../../src/loadbalancer/load-balancer.js';
 import { parseLoadBalancerOptions } from '../../src/loadbalancer/options.js';
-import { whoAnswers } from '../harness/fake-apiserver.js';
+import { FakeApiServer, whoAnswers } from '../harness/fake-apiserver.js';
 import { connectTo, freePort, ipv6LoopbackAvailable, occupyPort } from '../harness/ports.js';
 import { readLine } from '../harness/tcp-server.js';
 import { waitFor, waitForEvent, waitForSnapshot, waitForUpstream } from '../harness/wait.js';
@@ -123,11 +123,13 @@ describe('LoadBalancer listener', () => {
     expect(await tryConnect('127.0.0.1', first)).toBe('ECONNREFUSED');
   });
 
-  it('listens on [::1] too when asked', async (ctx) => {
+  it('listens on [::1] too when asked, and proxies to an IPv6 upstream given unbracketed', async (ctx) => {
     if (!(await ipv6LoopbackAvailable())) return ctx.skip('::1 cannot be bound on this machine (IPv6 disabled)');
-    const a = await startApi('a', 2);
+    const a = await FakeApiServer.start({ name: 'a', host: '::1' });
+    onTestFinished(() => a.stop());
     const lb = startLb({ listen: { ipv6: true } });
-    lb.setUpstreams([a.endpoint]);
+    lb.setUpstreams([{ host: '::1', port: a.port }]);
+    expect(lb.snapshot().upstreams[0]?.address).toBe(`[::1]:${a.port}`);
     const s = await waitForSnapshot(lb, (x) => x.listener.addresses.length === 2, 'both addresses bound');
     const port = s.listener.addresses[0]?.port as number;
     expect(s.listener.addresses).toEqual([
