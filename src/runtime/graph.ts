@@ -48,7 +48,7 @@ function quote(s: string): string {
 
 /** Graphviz DOT: controllers as boxes, resource types as ellipses, strong inputs bold, shared outputs dashed. */
 export function graphToDot(graph: ControllerGraph): string {
-  const lines = ['digraph kubeprism {', '  rankdir=LR;', '  node [fontname="Helvetica", fontsize=10];'];
+  const lines = ['digraph kubeprism {', '  rankdir=LR;', '  node [fontname="Helvetica", fontsize=10];', '  edge [fontname="Helvetica", fontsize=8];'];
   for (const type of graph.resources) lines.push(`  ${quote(type)} [shape=ellipse];`);
   for (const c of graph.controllers) lines.push(`  ${quote(c.name)} [shape=box, style=filled, fillcolor="#e8f0fe"];`);
   for (const e of graph.edges) {
@@ -56,7 +56,8 @@ export function graphToDot(graph: ControllerGraph): string {
     if (e.kind === 'strong') attrs.push('style=bold');
     if (e.kind === 'destroyReady') attrs.push('style=dotted', 'label="destroy-ready"');
     if (e.kind === 'shared') attrs.push('style=dashed');
-    if (e.id !== undefined) attrs.push(`taillabel=${quote(e.id)}`);
+    // The id an input is restricted to goes in a tooltip: as a label it buries the picture.
+    if (e.id !== undefined) attrs.push(`tooltip=${quote(`id ${e.id}`)}`);
     lines.push(`  ${quote(e.from)} -> ${quote(e.to)}${attrs.length ? ` [${attrs.join(', ')}]` : ''};`);
   }
   lines.push('}');
