@@ -156,3 +156,24 @@ export const NamespaceType = defineResource({
   schema: z.object({ description: z.string() }),
   printColumns: [{ name: 'Description', jsonPath: '{.description}' }],
 });
+
+/** Namespace of the runtime's own resources. */
+export const RUNTIME_NAMESPACE = 'runtime';
+
+/** Health of each registered controller, written by the engine when it crashes and when it recovers. */
+export const ControllerStatusType = defineResource({
+  type: 'ControllerStatuses.runtime.kubeprism.dev',
+  defaultNamespace: RUNTIME_NAMESPACE,
+  schema: z.object({
+    crashes: z.number().int().min(0),
+    consecutiveFailures: z.number().int().min(0),
+    backingOff: z.boolean(),
+    lastError: z.string().optional(),
+    lastCrashAt: z.string().optional(),
+  }),
+  printColumns: [
+    { name: 'Crashes', jsonPath: '{.crashes}' },
+    { name: 'Backing Off', jsonPath: '{.backingOff}' },
+    { name: 'Last Error', jsonPath: '{.lastError}' },
+  ],
+});

@@ -3,11 +3,15 @@ import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js
 import type { Controller, ControllerInput, ControllerOutput } from './controller.js';
 import { ScopedContext, type ControllerStats } from './controller-context.js';
 import type { WatchEvent } from './core.js';
+import { ControllerStatusType, ptr } from './definition.js';
 import { RegistrationError } from './errors.js';
 import { buildGraph, type ControllerGraph } from './graph.js';
 import { componentLogger, silentLogger, type Logger } from './logger.js';
 import { kindKey, type ResourceKind } from './resource.js';
 import type { State } from './state.js';
+
+/** Owner of the ControllerStatuses the engine writes. */
+export const RUNTIME_OWNER = 'controller-runtime';
 
 /** Options of the controller engine. */
 export interface EngineOptions {
@@ -34,6 +38,10 @@ class Runner {
   backingOff = false;
   failures = 0;
   roundsThisAttempt = 0;
+  /** Status writes, chained so they land in order. */
+  published: Promise<void> = Promise.resolve();
+  /** Called when a round starts after crashes: the controller recovered. */
+  onRecovered: () => void = () => undefined;
   #waiter: (() => void) | undefined;
   #wakeScheduled = false;
   done: Promise<void> = Promise.resolve();
@@ -72,7 +80,10 @@ class Runner {
 
   async nextEvent(): Promise<boolean> {
     // Asking for the next event means the previous round ended without throwing: forgive past crashes.
-    if (this.roundsThisAttempt++ > 0) this.failures = 0;
+    if (this.roundsThisAttempt++ > 0 && this.failures > 0) {
+      this.failures = 0;
+      this.onRecovered();
+    }
     for (;;) {
       if (this.isStopped()) return false;
       if (this.dirty) {
@@ -120,6 +131,8 @@ export class Engine {
     const runner = new Runner(controller, this.#rootLogger, () => this.#stopped);
     this.#checkDeclarations(runner);
     this.#runners.set(controller.name, runner);
+    runner.onRecovered = () => this.#publish(runner, {});
+    this.#publish(runner, {});
     for (const input of runner.inputs) this.#ensureWatch(input);
     if (this.#started) this.#launch(runner);
   }
@@ -167,6 +180,7 @@ export class Engine {
     this.#timers.clear();
     for (const runner of this.#runners.values()) runner.interrupt();
     await Promise.all([...this.#runners.values()].map((runner) => runner.done));
+    await Promise.all([...this.#runners.values()].map((runner) => runner.published));
   }
 
   /** Counters of every controller, by name. */
@@ -236,10 +250,33 @@ export class Engine {
         const delayMs = backoffDelay(runner.failures, this.#backoff);
         logger.error({ err, delayMs, crashes: runner.stats.crashes }, 'controller failed; restarting after backoff');
         runner.backingOff = true;
+        this.#publish(runner, { lastError: err instanceof Error ? err.message : String(err), lastCrashAt: new Date().toISOString() });
         await this.#sleep(delayMs);
         runner.backingOff = false;
+        this.#publish(runner, {});
       }
     }
+  }
+
+  /** Mirrors a controller's health into its ControllerStatuses resource (on register, crash, restart, recovery). */
+  #publish(runner: Runner, crash: { lastError?: string; lastCrashAt?: string }): void {
+    const { stats, failures, backingOff } = runner;
+    const snapshot = { crashes: stats.crashes, consecutiveFailures: failures, backingOff, ...crash };
+    runner.published = runner.published
+      .then(async () => {
+        await this.#state.modify(
+          ptr(ControllerStatusType, runner.controller.name),
+          (draft) => {
+            draft.spec.crashes = snapshot.crashes;
+            draft.spec.consecutiveFailures = snapshot.consecutiveFailures;
+            draft.spec.backingOff = snapshot.backingOff;
+            if (snapshot.lastError !== undefined) draft.spec.lastError = snapshot.lastError;
+            if (snapshot.lastCrashAt !== undefined) draft.spec.lastCrashAt = snapshot.lastCrashAt;
+          },
+          { owner: RUNTIME_OWNER, initialSpec: { crashes: 0, consecutiveFailures: 0, backingOff: false } },
+        );
+      })
+      .catch((err: unknown) => this.#logger.warn({ err, controller: runner.controller.name }, 'cannot write controller status'));
   }
 
   #sleep(ms: number): Promise<void> {

@@ -1,7 +1,7 @@
 import { produce, type Draft } from 'immer';
 import type { Observable, Subscription } from 'rxjs';
 import type { CoreState, OwnerOptions, UpdateOptions, WatchEvent, WatchKindOptions } from './core.js';
-import { NamespaceType, ResourceDefinitionType, type ResourceDefinition } from './definition.js';
+import { ControllerStatusType, NamespaceType, ResourceDefinitionType, RUNTIME_NAMESPACE, type ResourceDefinition } from './definition.js';
 import { ConflictError, hasCode, NotFoundError, ValidationError, type FieldIssue } from './errors.js';
 import { InMemoryCore, type InMemoryCoreOptions } from './memory-core.js';
 import type { ResourceQuery } from './query.js';
@@ -41,6 +41,8 @@ export async function createState(options: StateOptions = {}): Promise<State> {
   await state.registerNamespace(META_NAMESPACE, 'Resource definitions and namespaces');
   await state.registerType(ResourceDefinitionType);
   await state.registerType(NamespaceType);
+  await state.registerNamespace(RUNTIME_NAMESPACE, 'The runtime itself: controller health');
+  await state.registerType(ControllerStatusType);
   return state;
 }
 

@@ -59,7 +59,7 @@ describe('kubeprism get', () => {
     expect(stdout).toContain('spec:\n    nodeId: cp-1\n    hostname: cp-1.example.com\n');
     const many = await cli(['get', 'ns', '-o', 'yaml', '--api', t.address]);
     const docs = parseAllDocuments(many.stdout).map((d) => d.toJS() as { metadata: { id: string } });
-    expect(docs.map((d) => d.metadata.id)).toEqual(['cluster', 'config', 'k8s', 'meta']);
+    expect(docs.map((d) => d.metadata.id)).toEqual(['cluster', 'config', 'k8s', 'meta', 'runtime']);
   });
 
   it('prints JSON: an array for a list, an object for one resource', async () => {

@@ -18,7 +18,7 @@ describe('kubeprism resource catalogue', () => {
     }
     expect(state.registry.resolve('kps')).toBe(KubePrismStatusType);
     expect(state.registry.resolve('mc')).toBe(MachineConfigType);
-    expect(state.registry.namespaces()).toEqual(['cluster', 'config', 'k8s', 'meta']);
+    expect(state.registry.namespaces()).toEqual(['cluster', 'config', 'k8s', 'meta', 'runtime']);
   });
 
   it('brackets IPv6 hosts in upstream ids', () => {

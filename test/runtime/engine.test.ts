@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   AccessDeniedError,
+  ControllerStatusType,
   createState,
   defineResource,
   Engine,
@@ -136,6 +137,11 @@ describe('controller engine', () => {
     await eventuallyResource(state, ptr(Sentences, 'flaky'), (r) => expect(r?.spec.text).toBe('recovered'));
     const stats = engine.stats().find((s) => s.name === 'FlakyController');
     expect(stats).toMatchObject({ crashes: 3, backingOff: false });
+    // The crash history is a resource too, for operators (`kubeprism get controllerstatuses`).
+    await eventuallyResource(state, ptr(ControllerStatusType, 'FlakyController'), (r) =>
+      expect(r?.spec).toMatchObject({ crashes: 3, backingOff: false, lastError: 'attempt 3 failed' }),
+    );
+    expect((await state.get(ptr(ControllerStatusType, 'IntToStrController'))).spec).toEqual({ crashes: 0, consecutiveFailures: 0, backingOff: false });
   });
 
   it('resets the backoff after a successful round', async () => {
@@ -160,7 +166,10 @@ describe('controller engine', () => {
     expect(engine.stats()[0]).toMatchObject({ crashes: 1, consecutiveFailures: 1 });
     await state.create({ metadata: ptr(Ints, 'b'), spec: { value: 2 } });
     await eventuallyResource(state, ptr(Strs, 'b'), (r) => expect(r?.spec.value).toBe('2'));
-    await eventually(interval(5), () => expect(engine.stats()[0]).toMatchObject({ crashes: 1, consecutiveFailures: 0 }));
+    await eventuallyResource(state, ptr(ControllerStatusType, 'SometimesController'), (r) =>
+      expect(r?.spec).toMatchObject({ crashes: 1, consecutiveFailures: 0, backingOff: false, lastError: 'one bad round' }),
+    );
+    expect(engine.stats()[0]).toMatchObject({ crashes: 1, consecutiveFailures: 0 });
   });
 
   it('destroys outputs that were not written in the last round', async () => {

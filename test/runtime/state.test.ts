@@ -94,7 +94,7 @@ describe('State', () => {
     const rd = await state.get(ptr(ResourceDefinitionType, 'kubeprismstatuses.kubernetes.talos.dev'));
     expect(rd.spec).toMatchObject({ displayType: 'KubePrismStatus', defaultNamespace: 'k8s', aliases: ['kubeprismstatus', 'kps'] });
     const namespaces = (await state.list(kindOf(NamespaceType))).map((r) => r.metadata.id);
-    expect(namespaces).toEqual(['config', 'k8s', 'meta']);
+    expect(namespaces).toEqual(['config', 'k8s', 'meta', 'runtime']);
     await state.registerType(Statuses);
     const conflicting = defineResource({ type: Statuses.type, defaultNamespace: 'k8s', schema: z.object({}) });
     await expect(state.registerType(conflicting)).rejects.toBeInstanceOf(RegistrationError);
