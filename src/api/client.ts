@@ -3,6 +3,7 @@ import { KubeprismError, type FieldIssue } from '../runtime/errors.js';
 import type { ControllerGraph } from '../runtime/graph.js';
 import type { Resource } from '../runtime/resource.js';
 import { formatApiAddress, parseApiAddress, type ApiAddress } from './address.js';
+import { HttpError } from './http-errors.js';
 import type { WatchLine } from './watch-stream.js';
 
 /** The agent could not be reached at all (nothing listening, no socket file, no permission). */
@@ -12,17 +13,8 @@ export class UnreachableError extends KubeprismError {
   }
 }
 
-/** The agent answered with an error; `code` is the agent's stable code. */
-export class ApiResponseError extends KubeprismError {
-  readonly status: number;
-  readonly issues: readonly FieldIssue[] | undefined;
-
-  constructor(status: number, code: string, message: string, issues?: readonly FieldIssue[]) {
-    super(code, message);
-    this.status = status;
-    this.issues = issues;
-  }
-}
+/** The agent answered with an error: the same status, stable code and issues the server refused with. */
+export class ApiResponseError extends HttpError {}
 
 /** Spec of a ResourceDefinitions resource, as `GET /v1/definitions` lists them. */
 export interface DefinitionSpec {
