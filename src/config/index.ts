@@ -21,6 +21,9 @@ export {
 export {
   KUBEPRISM_DEFAULTS,
   DEFAULT_LOCAL_API_SERVER_PORT,
+  DEFAULT_REMOVAL_DELAY_MS,
+  MAX_REMOVAL_DELAY_MS,
+  kubernetesDiscoverySettingsSchema,
   HEALTH_CHECK_MODES,
   HEALTH_CHECK_LIMITS,
   machineConfigViewSchema,
@@ -39,4 +42,6 @@ export {
   type KubePrismSettings,
   type HealthCheckSettings,
   type ClusterEndpoint,
+  type KubernetesDiscoverySettings,
 } from './schemas.js';
+export { KUBERNETES_DISCOVERY_KEY } from './kubernetes-discovery.js';

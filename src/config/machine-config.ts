@@ -1,6 +1,7 @@
 import { documentLabel, sortDocuments, type FoundDocument } from './documents.js';
 import { joinPath, toInvalidConfigError, type IssueContext, type RawIssue } from './issues.js';
-import { resolveKubePrism } from './kubeprism-settings.js';
+import { resolveKubernetesDiscovery } from './kubernetes-discovery.js';
+import { resolveKubePrism, type KubePrismSource } from './kubeprism-settings.js';
 import { isPlainObject, readWith } from './read.js';
 import {
   DEFAULT_LOCAL_API_SERVER_PORT,
@@ -120,17 +121,16 @@ function evaluate(documents: readonly unknown[]): { view?: MachineConfigView; is
   const localAPIServerPort =
     kapiData?.apiPort ?? v1Data?.cluster?.controlPlane?.localAPIServerPort ?? DEFAULT_LOCAL_API_SERVER_PORT;
 
-  const kubePrism = resolveKubePrism(
-    written(kubePrismAt)
-      ? {
-          document: kubePrismAt.doc.index,
-          base: kubePrismAt.path,
-          value: getPath(kubePrismAt.doc.value, kubePrismAt.path),
-          isDocument: kubePrismAt.doc === kpc,
-        }
-      : undefined,
-    issues,
-  );
+  const kubePrismSource: KubePrismSource | undefined = written(kubePrismAt)
+    ? {
+        document: kubePrismAt.doc.index,
+        base: kubePrismAt.path,
+        value: getPath(kubePrismAt.doc.value, kubePrismAt.path),
+        isDocument: kubePrismAt.doc === kpc,
+      }
+    : undefined;
+  const kubePrism = resolveKubePrism(kubePrismSource, issues);
+  const kubernetesDiscovery = resolveKubernetesDiscovery(v1Data?.cluster?.discovery, kubePrismSource, issues);
 
   // On a control-plane node the API server already listens on its port (loopback included).
   if (kubePrism?.enabled && machineType === 'controlplane' && kubePrism.port === localAPIServerPort) {
@@ -148,6 +148,7 @@ function evaluate(documents: readonly unknown[]): { view?: MachineConfigView; is
   }
   const view: MachineConfigView = { machineType, clusterEndpoint, localAPIServerPort, kubePrism };
   if (clusterName !== undefined && clusterName !== '') view.clusterName = clusterName;
+  if (kubernetesDiscovery !== undefined) view.kubernetesDiscovery = kubernetesDiscovery;
   return { view, issues };
 }
 

@@ -134,6 +134,32 @@ export const kubePrismOptionsShape = {
 /** `machine.features.kubePrism` in a v1alpha1 document. */
 export const v1alpha1KubePrismSchema = mapping({ enabled: booleanSchema.optional(), ...kubePrismOptionsShape });
 
+/** Talos's discovery switch: `cluster.discovery` with `registries.kubernetes.disabled`; other registries are Talos's. */
+export const discoverySwitchSchema = mapping({
+  enabled: booleanSchema.optional(),
+  registries: mapping({
+    kubernetes: mapping({ disabled: booleanSchema.optional() }).optional(),
+  }).optional(),
+});
+
+/** An absolute file path (relative ones would depend on the agent's working directory). */
+export const absolutePathSchema = z.custom<string>(
+  (v) => typeof v === 'string' && v.startsWith('/') && v.length <= 4096 && !v.includes('\0'),
+  { error: mustBe('an absolute file path such as "/etc/kubernetes/kubelet.conf"') },
+);
+
+/** Longest removal delay accepted: an hour (a member gone longer than that is gone). */
+export const MAX_REMOVAL_DELAY_MS = 3_600_000;
+
+/**
+ * `kubernetesDiscovery` next to the KubePrism port (either form): the credentials the discovery source
+ * uses, and how long a control-plane endpoint may be missing from Kubernetes before its member goes.
+ */
+export const kubernetesDiscoveryInputSchema = mapping({
+  kubeconfig: absolutePathSchema.optional(),
+  removalDelay: durationSchema(0, MAX_REMOVAL_DELAY_MS).optional(),
+});
+
 /**
  * The parts of a v1alpha1 document kubeprism reads (after `null` fields are dropped, as Go reads them),
  * except `machine.features.kubePrism`, which is read with `v1alpha1KubePrismSchema` on its own.
@@ -149,6 +175,7 @@ export const v1alpha1ReadSchema = mapping({
       localAPIServerPort: portSchema.optional(),
     }).optional(),
     clusterName: z.string({ error: mustBe('a string') }).optional(),
+    discovery: discoverySwitchSchema.optional(),
   }).optional(),
 });
 
@@ -195,6 +222,13 @@ export const kubePrismSettingsSchema = z.object({
   maxConnections: z.number().int().min(1).max(HEALTH_CHECK_LIMITS.maxConnections),
 });
 
+/** The Kubernetes discovery source's settings; present in the view only while the source is enabled. */
+export const kubernetesDiscoverySettingsSchema = z.object({
+  /** Absent: enabled, but without credentials (the source says so in its status and waits). */
+  kubeconfig: z.string().min(1).optional(),
+  removalDelayMs: z.number().int().min(0).max(MAX_REMOVAL_DELAY_MS),
+});
+
 /** What the rest of kubeprism needs from a machine config. */
 export const machineConfigViewSchema = z.object({
   machineType: z.enum(['controlplane', 'worker']),
@@ -202,6 +236,7 @@ export const machineConfigViewSchema = z.object({
   clusterEndpoint: clusterEndpointSchema,
   localAPIServerPort: z.number().int().min(1).max(65535),
   kubePrism: kubePrismSettingsSchema,
+  kubernetesDiscovery: kubernetesDiscoverySettingsSchema.optional(),
 });
 
 /** Health-check settings: mode, interval, timeout (milliseconds) and jitter (fraction of the interval). */
@@ -210,6 +245,8 @@ export type HealthCheckSettings = z.infer<typeof healthCheckSettingsSchema>;
 export type KubePrismSettings = z.infer<typeof kubePrismSettingsSchema>;
 /** The cluster endpoint: URL as written, host (IPv6 unbracketed) and port. */
 export type ClusterEndpoint = z.infer<typeof clusterEndpointSchema>;
+/** The Kubernetes discovery source's settings, defaults applied. */
+export type KubernetesDiscoverySettings = z.infer<typeof kubernetesDiscoverySettingsSchema>;
 /** What the rest of kubeprism reads from a machine config. */
 export type MachineConfigView = z.infer<typeof machineConfigViewSchema>;
 /** A node's role: `init` configs come out as `controlplane`. */
@@ -224,6 +261,9 @@ export const KUBEPRISM_DEFAULTS: Readonly<KubePrismSettings> = Object.freeze({
   closeConnectionsOnDown: true,
   maxConnections: 8192,
 });
+
+/** How long a control-plane endpoint may be missing from Kubernetes before its member is removed. */
+export const DEFAULT_REMOVAL_DELAY_MS = 30_000;
 
 /** The local API server port when the config does not set one. */
 export const DEFAULT_LOCAL_API_SERVER_PORT = 6443;

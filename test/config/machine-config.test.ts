@@ -15,6 +15,8 @@ describe('parseMachineConfig: classic v1alpha1 document', () => {
       clusterEndpoint: { url: 'https://cluster.example.com:6443', host: 'cluster.example.com', port: 6443 },
       localAPIServerPort: 6443,
       kubePrism: { ...KUBEPRISM_DEFAULTS, healthCheck: DEFAULT_HEALTH },
+      // cluster.discovery.enabled with no registries listed: Talos's rule turns the kubernetes registry on.
+      kubernetesDiscovery: { removalDelayMs: 30_000 },
     });
     expect(machineConfigViewSchema.parse(view)).toEqual(view);
   });
