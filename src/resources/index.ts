@@ -1,11 +1,13 @@
 import type { ResourceDefinition, State } from '../runtime/index.js';
 import { MemberType } from './cluster.js';
 import { MachineConfigStatusType, MachineConfigType } from './config.js';
+import { DiscoveryStatusType } from './discovery.js';
 import { KubePrismConfigType, KubePrismEndpointsType, KubePrismStatusType, KubePrismUpstreamType } from './kubeprism.js';
 import { KubeletConfigType, StaticPodConfigType } from './kubernetes.js';
 
 export * from './cluster.js';
 export * from './config.js';
+export * from './discovery.js';
 export * from './kubeprism.js';
 export * from './kubernetes.js';
 
@@ -14,6 +16,7 @@ export const KUBEPRISM_TYPES: readonly ResourceDefinition[] = [
   MachineConfigType,
   MachineConfigStatusType,
   MemberType,
+  DiscoveryStatusType,
   KubePrismConfigType,
   KubePrismEndpointsType,
   KubePrismStatusType,
