@@ -8,4 +8,5 @@ export * as resources from './resources/index.js';
 export * as controllers from './controllers/index.js';
 export * as config from './config/index.js';
 export * as loadbalancer from './loadbalancer/index.js';
+export * as discovery from './discovery/index.js';
 export { ApiServer, ApiClient, type ApiServerOptions, type ApiClientOptions } from './api/index.js';

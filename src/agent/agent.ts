@@ -2,7 +2,13 @@ import { readFile } from 'node:fs/promises';
 import { Registry } from 'prom-client';
 import path from 'node:path';
 import type { MemberSpec } from '../config/index.js';
-import { configChainControllers, kubePrismController, type KubePrismControllerOptions } from '../controllers/index.js';
+import {
+  configChainControllers,
+  kubePrismController,
+  kubernetesMembersController,
+  type KubePrismControllerOptions,
+  type KubernetesMembersOptions,
+} from '../controllers/index.js';
 import { LoadBalancerMetrics } from '../loadbalancer/index.js';
 import { registerKubeprismTypes } from '../resources/index.js';
 import {
@@ -43,6 +49,8 @@ export interface AgentOptions {
   readonly watchPollMs?: number;
   /** Balancer settings beyond the machine config: drain time on stop, bind retry backoff. */
   readonly balancer?: Omit<KubePrismControllerOptions, 'metrics'>;
+  /** Timings and bounds of the Kubernetes discovery source (switched on by the machine config). */
+  readonly kubernetesDiscovery?: KubernetesMembersOptions;
   /** Controllers added to the built-in ones (an embedder's own). */
   readonly controllers?: readonly Controller[];
 }
@@ -90,7 +98,8 @@ export class Agent {
       ...(options.kubeletClientPem !== undefined ? { kubeletClientPem: options.kubeletClientPem } : {}),
     });
     const balancer = kubePrismController({ ...options.balancer, metrics: new LoadBalancerMetrics(agent.metrics) });
-    for (const controller of [...chain, balancer, ...(options.controllers ?? [])]) agent.engine.register(controller);
+    const discovery = kubernetesMembersController(options.kubernetesDiscovery);
+    for (const controller of [...chain, balancer, discovery, ...(options.controllers ?? [])]) agent.engine.register(controller);
     return agent;
   }
 

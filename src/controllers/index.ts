@@ -11,6 +11,7 @@ export * from './kubelet-config.js';
 export * from './kubeprism.js';
 export * from './kubeprism-config.js';
 export * from './kubeprism-endpoints.js';
+export * from './kubernetes-members.js';
 export * from './machine-config-view.js';
 export * from './static-pod-configs.js';
 
