@@ -1,10 +1,10 @@
 import { InvalidConfigError, parseMembersFile, type MemberSpec } from '../config/index.js';
 import { MEMBER_SOURCE_LABEL, MemberType } from '../resources/index.js';
-import { kindOf, ptr, type FieldIssue, type Logger, type Resource, type State } from '../runtime/index.js';
+import { hasCode, kindOf, ptr, type FieldIssue, type Logger, type Resource, type State } from '../runtime/index.js';
 
 /** Outcome of reading a members file. */
 export type MembersSyncResult =
-  | { readonly applied: true; readonly upserted: number; readonly removed: number }
+  | { readonly applied: true; readonly upserted: number; readonly removed: number; readonly skipped?: readonly string[] }
   | { readonly applied: false; readonly message: string; readonly issues: readonly FieldIssue[] };
 
 /**
@@ -45,7 +45,17 @@ export class MembersSource {
       return { applied: false, message, issues };
     }
     const source = 'file';
-    for (const entry of entries) await this.put(entry.id, entry.spec, source);
+    const skipped: string[] = [];
+    for (const entry of entries) {
+      try {
+        await this.put(entry.id, entry.spec, source);
+      } catch (err) {
+        // The id belongs to a controller (a member found in Kubernetes): it stays the controller's.
+        if (!hasCode(err, 'KP_ERR_OWNER_CONFLICT')) throw err;
+        skipped.push(entry.id);
+      }
+    }
+    if (skipped.length > 0) this.logger.error({ file, skipped }, 'members file entries skipped: their ids are held by a discovery controller');
     const wanted = new Set(entries.map((e) => e.id));
     const stale = await this.state.list(kindOf(MemberType), { labels: [{ key: MEMBER_SOURCE_LABEL, op: 'equal', value: source }] });
     let removed = 0;
@@ -54,6 +64,6 @@ export class MembersSource {
       if (await this.state.teardownAndDestroy(member.metadata)) removed++;
     }
     this.logger.info({ file, members: entries.length, removed }, 'members file applied');
-    return { applied: true, upserted: entries.length, removed };
+    return { applied: true, upserted: entries.length - skipped.length, removed, ...(skipped.length > 0 ? { skipped } : {}) };
   }
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ID_PATTERN, MAX_ID_LENGTH } from '../config/index.js';
+import { MEMBER_SOURCE_LABEL } from '../resources/index.js';
 import {
   redacted,
   type ControllerGraph,
@@ -88,6 +89,23 @@ async function refuseOwned(ctx: ResourceContext, target: Target, id: string): Pr
   );
 }
 
+/**
+ * An externally fed type may also hold resources a controller writes (members found in Kubernetes):
+ * those stay the controller's. Refused up front, naming the owner and the source, instead of the
+ * store's bare owner conflict.
+ */
+async function refuseControllerWritten(ctx: ResourceContext, target: Target, id: string): Promise<void> {
+  const existing = await ctx.state.find({ ...target.kind, id });
+  if (!existing || existing.metadata.owner === '') return;
+  const source = existing.metadata.labels[MEMBER_SOURCE_LABEL];
+  throw new HttpError(
+    403,
+    API_CODES.forbidden,
+    `${target.definition.type} ${id} is owned by ${existing.metadata.owner}${source ? ` (source ${source})` : ''}; ` +
+      'the API writes only the ones fed from outside (file, API, embedding agent)',
+  );
+}
+
 function writableTarget(ctx: ResourceContext, target: Target): ExternalType | undefined {
   const external = ctx.external.get(target.definition.type);
   if (external && target.kind.namespace !== target.definition.defaultNamespace) {
@@ -131,6 +149,7 @@ export async function putResource(ctx: ResourceContext, req: IncomingMessage, ta
       { path: 'metadata.id', message: 'invalid id' },
     ]);
   }
+  await refuseControllerWritten(ctx, target, id);
   const text = await readBody(req, ctx.maxBodyBytes);
   const spec = specFromBody(parseDocument(text, req.headers['content-type']), target, id);
   const existed = (await ctx.state.find({ ...target.kind, id })) !== undefined;
@@ -142,6 +161,7 @@ export async function putResource(ctx: ResourceContext, req: IncomingMessage, ta
 export async function deleteResource(ctx: ResourceContext, target: Target, id: string): Promise<{ status: number; body: Resource }> {
   const external = writableTarget(ctx, target);
   if (!external) return refuseOwned(ctx, target, id);
+  await refuseControllerWritten(ctx, target, id);
   const existing = await ctx.state.get({ ...target.kind, id });
   if (await external.remove(id)) return { status: 200, body: present(ctx.state, existing) };
   const now = (await ctx.state.find({ ...target.kind, id })) ?? existing;
