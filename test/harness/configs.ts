@@ -8,6 +8,8 @@ export interface ConfigOptions {
   clusterName?: string;
   /** `undefined` says nothing about KubePrism (defaults apply). */
   kubePrism?: Record<string, unknown>;
+  /** `cluster.discovery` as written (Talos's switch for the kubernetes registry). */
+  discovery?: Record<string, unknown>;
 }
 
 /** A v1alpha1 machine config document as YAML (JSON is valid YAML, and keeps the builder simple). */
@@ -29,6 +31,7 @@ export function v1alpha1Config(options: ConfigOptions = {}): string {
         ...(options.localAPIServerPort !== undefined ? { localAPIServerPort: options.localAPIServerPort } : {}),
       },
       secretboxEncryptionSecret: 'z01mye6j16bspJYtTB/5SFX8j7Ahm2r5xvDxkMJh6Sw=',
+      ...(options.discovery !== undefined ? { discovery: options.discovery } : {}),
     },
   };
   return JSON.stringify(doc, null, 2);
