@@ -92,8 +92,23 @@ export function kubePrismController(options: KubePrismControllerOptions = {}): C
   };
 }
 
+/**
+ * Why the balancer cannot serve, for the status: the listener's bind error, no endpoints at all, or no
+ * usable upstream with each one's last error (so `kps` alone says why, not only that, it is unhealthy).
+ */
+function statusError(snapshot: LoadBalancerSnapshot): string | undefined {
+  if (snapshot.listener.error !== undefined) return snapshot.listener.error;
+  if (snapshot.upstreams.length === 0) return 'no upstream endpoints';
+  if (snapshot.healthy) return undefined;
+  const failing = snapshot.upstreams.filter((u) => u.lastError !== undefined);
+  const unchecked = snapshot.upstreams.length - failing.length;
+  const reasons = failing.map((u) => `${u.address}: ${u.lastError}`);
+  if (unchecked > 0) reasons.push(`${unchecked} not checked yet`);
+  return `no healthy upstream (${reasons.join('; ')})`;
+}
+
 async function writeStatus(ctx: ControllerContext, config: SpecOfKubePrismConfig, snapshot: LoadBalancerSnapshot): Promise<void> {
-  const error = snapshot.listener.error ?? (snapshot.upstreams.length === 0 ? 'no upstream endpoints' : undefined);
+  const error = statusError(snapshot);
   await ctx.modify(ptr(KubePrismStatusType, KUBEPRISM_STATUS_ID), (draft) => {
     draft.spec = {
       host: `${config.host}:${config.port}`,
