@@ -51,9 +51,17 @@ export class LogCapture {
   }
 
   /** Waits for an entry matching `match` (from index `from` on), re-checked on every new line. */
-  waitFor(match: LogMatch, from = 0, timeoutMs = 10_000): Promise<LogEntry> {
-    return waitFor(() => this.matching(match, from)[0], {
-      description: `a log line ${JSON.stringify(match, (_k, v: unknown) => (v instanceof RegExp ? String(v) : v))}`,
+  async waitFor(match: LogMatch, from = 0, timeoutMs = 10_000): Promise<LogEntry> {
+    return (await this.waitForCount(match, 1, from, timeoutMs))[0] as LogEntry;
+  }
+
+  /** Waits until `count` entries match `match` (from index `from` on); resolves with all matching so far. */
+  waitForCount(match: LogMatch, count: number, from = 0, timeoutMs = 10_000): Promise<LogEntry[]> {
+    return waitFor(() => {
+      const found = this.matching(match, from);
+      return found.length >= count ? found : undefined;
+    }, {
+      description: `${count} log line(s) ${JSON.stringify(match, (_k, v: unknown) => (v instanceof RegExp ? String(v) : v))}`,
       timeoutMs,
       subscribe: (wake) => {
         this.#wakers.add(wake);
@@ -75,6 +83,8 @@ export interface AgentFixtureOptions {
   /** File-watch timing; the default (20 ms debounce, 100 ms polling) reacts fast. */
   readonly watchDebounceMs?: number;
   readonly watchPollMs?: number;
+  /** Called once the agent exists, before it starts (to watch resources from their very first version). */
+  readonly beforeStart?: (agent: Agent) => void;
 }
 
 /** A running in-process agent, its files and its captured logs. */
@@ -124,6 +134,7 @@ export async function startAgent(options: AgentFixtureOptions): Promise<AgentFix
       await rm(dir, { recursive: true, force: true });
     })());
   try {
+    options.beforeStart?.(agent);
     await agent.start();
   } catch (err) {
     await stop();
