@@ -1,8 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fromEvent } from 'rxjs';
 import { expect } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
+import type { MemberSpec } from '../../src/config/index.js';
 import type { KubernetesMembersOptions } from '../../src/controllers/index.js';
 import {
   DiscoveryStatusType,
@@ -12,7 +14,8 @@ import {
 } from '../../src/resources/index.js';
 import { kindOf, ptr, type Resource } from '../../src/runtime/index.js';
 import { v1alpha1Config } from '../harness/configs.js';
-import { eventuallyList, eventuallyResource } from '../harness/eventually.js';
+import { eventually, eventuallyList, eventuallyResource } from '../harness/eventually.js';
+import type { FakeK8sApi } from '../harness/fake-k8s-api.js';
 import { freePort } from '../harness/ports.js';
 
 /** The token the fake API servers accept in these tests. */
@@ -69,8 +72,13 @@ export function tempDir(): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), 'kubeprism-discovery-'));
 }
 
-/** Starts an agent (real controllers, real balancer) and applies the config for `settings`. */
-export async function startNode(dir: string, settings: NodeSettings, options: KubernetesMembersOptions = {}): Promise<TestNode> {
+/** Starts an agent (real controllers, real balancer), runs `prepare`, then applies the config for `settings`. */
+export async function startNode(
+  dir: string,
+  settings: NodeSettings,
+  options: KubernetesMembersOptions = {},
+  prepare?: (agent: Agent) => Promise<void>,
+): Promise<TestNode> {
   const port = await freePort();
   const agent = await Agent.create({
     outputDir: path.join(dir, 'out'),
@@ -79,6 +87,7 @@ export async function startNode(dir: string, settings: NodeSettings, options: Ku
     kubernetesDiscovery: { ...DISCOVERY_OPTIONS, ...options },
   });
   await agent.start();
+  await prepare?.(agent);
   const configure = async (s: NodeSettings): Promise<void> => {
     const result = await agent.applyConfig(nodeConfig(port, s));
     expect(result).toMatchObject({ applied: true });
@@ -113,9 +122,14 @@ export function eventuallyStatus<T>(node: TestNode, check: (spec: DiscoveryStatu
 }
 
 /** Waits until the members (id → API port) equal `want`; returns them. */
-export function eventuallyMembers(node: TestNode, want: Record<string, number>): Promise<Array<Resource<{ controlPlane?: { apiServerPort: number } }>>> {
+export function eventuallyMembers(node: TestNode, want: Record<string, number>): Promise<Array<Resource<MemberSpec>>> {
   return eventuallyList(node.agent.state, kindOf(MemberType), (items) => {
     expect(Object.fromEntries(items.map((m) => [m.metadata.id, m.spec.controlPlane?.apiServerPort]))).toEqual(want);
     return items;
   });
+}
+
+/** Waits until `check` passes, re-checked on every request the fake API server receives. */
+export function eventuallySeen<T>(api: FakeK8sApi, check: () => T): Promise<T> {
+  return eventually(fromEvent(api, 'request'), check);
 }

@@ -1,4 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Agent } from '../../src/agent/agent.js';
+import type { KubernetesMembersOptions } from '../../src/controllers/index.js';
 import { DISCOVERY_CODES } from '../../src/discovery/index.js';
 import {
   KUBEPRISM_ENDPOINTS_ID,
@@ -12,7 +14,7 @@ import { testCertificate } from '../harness/certs.js';
 import { eventuallyResource } from '../harness/eventually.js';
 import { apiServerSlice, FakeK8sApi, SELECTOR } from '../harness/fake-k8s-api.js';
 import { writeKubeconfig } from '../harness/kubeconfig.js';
-import { eventuallyMembers, eventuallyStatus, startNode, statusPtr, tempDir, TOKEN, type TestNode } from './helpers.js';
+import { eventuallyMembers, eventuallySeen, eventuallyStatus, startNode, tempDir, TOKEN, type TestNode } from './helpers.js';
 
 // Expectations: discovery lists, then watches the default/kubernetes EndpointSlices through the local
 // KubePrism listener; each ready endpoint becomes a member at once and leaves only after the removal
@@ -29,13 +31,13 @@ afterEach(async () => {
 });
 
 /** A fake API server on 127.0.0.2 listing API servers on 127.0.0.21-23, and a node pointed at it. */
-async function start(): Promise<{ node: TestNode; api: FakeK8sApi }> {
+async function start(prepare?: (agent: Agent) => Promise<void>, options: KubernetesMembersOptions = {}): Promise<{ node: TestNode; api: FakeK8sApi }> {
   api = await FakeK8sApi.start({ name: 'api', host: '127.0.0.2', token: TOKEN });
   api.store.set(apiServerSlice('kubernetes', [{ address: '127.0.0.21' }, { address: '127.0.0.22' }, { address: '127.0.0.23', ready: false }], 6443));
   const dir = await tempDir();
   const { cert } = await testCertificate();
   const kubeconfig = await writeKubeconfig(dir, { ca: cert, token: TOKEN, tlsServerName: 'kubernetes' });
-  node = await startNode(dir, { endpoint: `https://127.0.0.2:${api.port}`, kubeconfig });
+  node = await startNode(dir, { endpoint: `https://127.0.0.2:${api.port}`, kubeconfig }, options, prepare);
   return { node, api };
 }
 
@@ -94,7 +96,7 @@ describe('Kubernetes discovery through the real balancer', () => {
   it('resumes a server-ended watch from the last resourceVersion (events and bookmarks) without re-listing', async () => {
     const { node, api } = await start();
     await eventuallyStatus(node, (s) => expect(s.phase).toBe('watching'));
-    api.store.set(apiServerSlice('kubernetes', [{ address: '127.0.0.21' }], 6443));
+    api.store.set(apiServerSlice('kubernetes', [{ address: '127.0.0.21' }, { address: '127.0.0.22' }, { address: '127.0.0.23' }], 6443));
     const afterEvent = String(api.store.resourceVersion);
     await eventuallyStatus(node, (s) => expect(s.resourceVersion).toBe(afterEvent));
     // Other objects moved the cluster's resourceVersion on; a bookmark carries it.
@@ -103,15 +105,29 @@ describe('Kubernetes discovery through the real balancer', () => {
     const bookmarked = String(api.store.resourceVersion);
     await eventuallyStatus(node, (s) => expect(s.resourceVersion).toBe(bookmarked));
     api.endWatches();
-    await eventuallyStatus(node, () => expect(api.seen('watch')).toHaveLength(2));
+    await eventuallySeen(api, () => expect(api.seen('watch')).toHaveLength(2));
     expect(api.seen('watch')[1]?.query.get('resourceVersion')).toBe(bookmarked);
     expect(api.seen('list')).toHaveLength(1);
-    await eventuallyStatus(node, (s) => expect(s).toMatchObject({ phase: 'watching', relists: 0 }));
-    expect((await node.agent.state.get(ptr(KubePrismEndpointsType, KUBEPRISM_ENDPOINTS_ID))).spec.endpoints).toHaveLength(3);
+    await eventuallyStatus(node, (s) => expect(s).toMatchObject({ phase: 'watching', relists: 0, members: 3 }));
+    await eventuallyMembers(node, { 'k8s-127.0.0.21': 6443, 'k8s-127.0.0.22': 6443, 'k8s-127.0.0.23': 6443 });
+  });
+
+  it('leaves a member id that a file or the API already holds alone, and says so', async () => {
+    const held = { nodeId: 'cp-2', hostname: 'cp-2', machineType: 'controlplane' as const, addresses: ['127.0.0.99'], controlPlane: { apiServerPort: 6443 } };
+    const { node } = await start(async (agent) => void (await agent.putMember('k8s-127.0.0.22', held, 'file')));
+    await eventuallyStatus(node, (s) => expect(s).toMatchObject({ phase: 'watching', members: 2, conflicts: ['k8s-127.0.0.22'] }));
+    const [discovered, kept] = await eventuallyMembers(node, { 'k8s-127.0.0.21': 6443, 'k8s-127.0.0.22': 6443 });
+    expect([discovered?.metadata.owner, kept?.metadata.owner, kept?.metadata.labels[MEMBER_SOURCE_LABEL], kept?.spec.addresses]).toEqual([
+      'KubernetesMembersController',
+      '',
+      'file',
+      ['127.0.0.99'],
+    ]);
   });
 
   it('re-lists after 410 Gone (ERROR event, HTTP, compacted history), an ERROR event, garbage, a bad list or a dropped watch; members stay', async () => {
-    const { node, api } = await start();
+    // Nine failures in a row: a short backoff keeps the test quick.
+    const { node, api } = await start(undefined, { backoff: { initialMs: 20, maxMs: 50, jitter: 0.1 } });
     const members = await eventuallyMembers(node, { 'k8s-127.0.0.21': 6443, 'k8s-127.0.0.22': 6443 });
     await eventuallyStatus(node, (s) => expect(s.phase).toBe('watching'));
     const cases: Array<[string, () => void, string]> = [
