@@ -132,7 +132,7 @@ describe('reliability: upstream faults (in-process agent, real balancer)', () =>
   it('a black-holed upstream: marked down by check timeouts, its long-lived connections moved, new requests never hang, back when it answers again', async () => {
     const [a, b] = (await fakes(['a', 4], ['b', 5])) as [FakeApiServer, FakeApiServer];
     const { f, port } = await balancing([a.endpoint, b.endpoint]);
-    const watches = [];
+    const watches: Array<Awaited<ReturnType<typeof longLived>>> = [];
     for (let i = 0; i < 4; i++) watches.push(await longLived(port));
     onTestFinished(() => watches.forEach((w) => w.socket.destroy()));
     expect(watches.map((w) => w.upstream).sort()).toEqual(['a', 'a', 'b', 'b']); // least connections
@@ -153,7 +153,7 @@ describe('reliability: upstream faults (in-process agent, real balancer)', () =>
     a.blackHole = false;
     await eventuallyResource(f.state, upstreamPtr(a), (r) => expect(r?.spec.healthy).toBe(true));
     const backMs = performance.now() - clearedAt;
-    const after = [];
+    const after: string[] = [];
     for (let i = 0; i < 6; i++) after.push(await ask(port)); // round robin between equals
     expect(after).toContain('a');
     console.info(`black hole: marked down after ${detectedMs.toFixed(0)} ms, its 2 long-lived connections closed, 10/10 requests answered by the other; back ${backMs.toFixed(0)} ms after it answered again`);
