@@ -1,0 +1,132 @@
+/**
+ * The data-path measurements: every contender, started fresh each run on the same upstream, driven by
+ * the same load generator. Runs interleave the contenders (rotating their order) so a slow moment of
+ * the machine does not land on one contender only.
+ */
+import type { Contender, ContenderId } from './contenders.js';
+import type { GeneratorOps, Target } from './load-generator.js';
+import type { WorkerProcess } from './lib/ipc.js';
+import { median, sleep } from './lib/stats.js';
+
+/** Sizes and durations of the data-path workload. */
+export interface DataPathParams {
+  runs: number;
+  bulkWarmupMs: number;
+  bulkDurationMs: number;
+  parallelConnections: number;
+  rttMessages: number;
+  rttWarmup: number;
+  messageBytes: number;
+  cpsConcurrency: number;
+  cpsWarmupMs: number;
+  cpsDurationMs: number;
+  idleConnections: number;
+}
+
+/** One run of one contender. */
+export interface DataPathSample {
+  bulk1BytesPerSec: number;
+  bulk8BytesPerSec: number;
+  rttP50Us: number;
+  rttP99Us: number;
+  connectionsPerSec: number;
+  connectionErrors: number;
+  /** Proxy memory before the idle connections and with them open (bytes); undefined for direct. */
+  memoryBaseBytes?: number;
+  memoryIdleBytes?: number;
+}
+
+/** The medians of a contender's samples (per idle connection derived from the medians of each run). */
+export interface DataPathResult {
+  id: ContenderId;
+  label: string;
+  version: string;
+  skipped?: string;
+  samples: DataPathSample[];
+  median?: DataPathSample & { perIdleConnectionBytes?: number };
+}
+
+async function runOne(contender: Contender, upstream: Target, generator: WorkerProcess<GeneratorOps>, p: DataPathParams): Promise<DataPathSample> {
+  const running = await contender.start(upstream);
+  try {
+    const target = running.target;
+    // Memory first, on a fresh process: a few connections to warm it up, then the idle thousand.
+    await generator.call('cps', { ...target, concurrency: 4, warmupMs: 0, durationMs: 300 });
+    await sleep(500);
+    const memoryBaseBytes = running.memoryBytes();
+    await generator.call('idleOpen', { ...target, count: p.idleConnections });
+    await sleep(1_000);
+    const memoryIdleBytes = running.memoryBytes();
+    await generator.call('idleClose', {});
+    await sleep(300);
+    const bulk1 = await generator.call('bulk', { ...target, connections: 1, warmupMs: p.bulkWarmupMs, durationMs: p.bulkDurationMs });
+    const bulk8 = await generator.call('bulk', { ...target, connections: p.parallelConnections, warmupMs: p.bulkWarmupMs, durationMs: p.bulkDurationMs });
+    const rtt = await generator.call('rtt', { ...target, messages: p.rttMessages, warmup: p.rttWarmup, size: p.messageBytes });
+    const cps = await generator.call('cps', { ...target, concurrency: p.cpsConcurrency, warmupMs: p.cpsWarmupMs, durationMs: p.cpsDurationMs });
+    const sample: DataPathSample = {
+      bulk1BytesPerSec: bulk1.bytesPerSec,
+      bulk8BytesPerSec: bulk8.bytesPerSec,
+      rttP50Us: rtt.p50Us,
+      rttP99Us: rtt.p99Us,
+      connectionsPerSec: cps.perSec,
+      connectionErrors: cps.errors,
+    };
+    if (memoryBaseBytes !== undefined) sample.memoryBaseBytes = memoryBaseBytes;
+    if (memoryIdleBytes !== undefined) sample.memoryIdleBytes = memoryIdleBytes;
+    return sample;
+  } finally {
+    await running.stop();
+  }
+}
+
+function medianOf(samples: DataPathSample[]): NonNullable<DataPathResult['median']> {
+  const m = (f: (s: DataPathSample) => number | undefined): number => median(samples.map((s) => f(s) ?? NaN));
+  const result: NonNullable<DataPathResult['median']> = {
+    bulk1BytesPerSec: m((s) => s.bulk1BytesPerSec),
+    bulk8BytesPerSec: m((s) => s.bulk8BytesPerSec),
+    rttP50Us: m((s) => s.rttP50Us),
+    rttP99Us: m((s) => s.rttP99Us),
+    connectionsPerSec: m((s) => s.connectionsPerSec),
+    connectionErrors: m((s) => s.connectionErrors),
+  };
+  if (samples.some((s) => s.memoryIdleBytes !== undefined)) {
+    result.memoryBaseBytes = m((s) => s.memoryBaseBytes);
+    result.memoryIdleBytes = m((s) => s.memoryIdleBytes);
+    result.perIdleConnectionBytes = m((s) => (s.memoryIdleBytes !== undefined && s.memoryBaseBytes !== undefined ? s.memoryIdleBytes - s.memoryBaseBytes : undefined));
+  }
+  return result;
+}
+
+/** Run every available contender `params.runs` times; medians per contender. */
+export async function runDataPath(
+  contenders: readonly Contender[],
+  upstream: Target,
+  generator: WorkerProcess<GeneratorOps>,
+  params: DataPathParams,
+  log: (line: string) => void,
+): Promise<DataPathResult[]> {
+  const results: DataPathResult[] = contenders.map((c) => ({ id: c.id, label: c.label, version: c.version, ...(c.skipped ? { skipped: c.skipped } : {}), samples: [] }));
+  const live = contenders.filter((c) => !c.skipped);
+  for (let run = 0; run < params.runs; run++) {
+    const order = live.map((_, i) => live[(i + run) % live.length] as Contender);
+    for (const contender of order) {
+      const started = performance.now();
+      const sample = await runOne(contender, upstream, generator, params);
+      (results.find((r) => r.id === contender.id) as DataPathResult).samples.push(sample);
+      log(`  run ${run + 1}/${params.runs} ${contender.label.padEnd(9)} ${describe(sample)} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+    }
+  }
+  for (const r of results) {
+    if (r.samples.length > 0) {
+      r.median = medianOf(r.samples);
+      if (r.median.perIdleConnectionBytes !== undefined) r.median.perIdleConnectionBytes /= params.idleConnections;
+    }
+  }
+  return results;
+}
+
+function describe(s: DataPathSample): string {
+  const mib = (b: number): string => (b / 2 ** 20).toFixed(0);
+  const mem = s.memoryIdleBytes !== undefined ? ` mem ${mib(s.memoryBaseBytes ?? NaN)}→${mib(s.memoryIdleBytes)} MiB` : '';
+  return `1conn ${mib(s.bulk1BytesPerSec)} MiB/s, 8conn ${mib(s.bulk8BytesPerSec)} MiB/s, rtt ${s.rttP50Us.toFixed(0)}/${s.rttP99Us.toFixed(0)} µs, ${s.connectionsPerSec.toFixed(0)} conn/s${s.connectionErrors ? ` (${s.connectionErrors} errors)` : ''}${mem}`;
+}
