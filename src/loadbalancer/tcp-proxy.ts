@@ -1,36 +1,20 @@
 import { connect, type Socket } from 'node:net';
 import type { Logger } from '../runtime/logger.js';
 import { formatAddress } from './address.js';
+import { clientDrained, flushed, newConnection, releaseReadBuffer, upstreamReader, type Connection } from './connection.js';
 import { describeError, NoUpstreamsError } from './errors.js';
+import { ReadBufferPool } from './read-buffers.js';
 import type { ProxyUpstream, TcpProxyOptions, UpstreamPicker } from './proxy-types.js';
 
 export type { ProxyUpstream, TcpProxyOptions, UpstreamPicker, UpstreamStats } from './proxy-types.js';
 
 const NONE: ReadonlySet<never> = new Set();
 
-interface Connection<U> {
-  client: Socket;
-  upstream: Socket | undefined;
-  target: U | undefined;
-  tried: Set<U> | undefined;
-  established: boolean;
-  /** Set once the client socket closed (while dialing, that ends the connection). */
-  clientClosed: boolean;
-  upstreamClosed: boolean;
-  finished: boolean;
-  /** Being torn down on purpose (down upstream, stall, drain): not to be counted again. */
-  closing: boolean;
-  /** Abandon the dial in progress (the client left first). */
-  cancelDial: (() => void) | undefined;
-  /** Stall detection: flushed-byte mark seen at the last sweep, and since when it has not moved. */
-  mark: number;
-  stalledSince: number;
-}
-
 /**
  * The TCP pass-through: for each client, dial candidates in the picker's order until one answers, then
- * `pipe` both ways (Node's backpressure: a slow reader pauses its writer; half-close forwarded). The
- * data path allocates nothing per chunk and arms no per-chunk timers; stalls are found by one sweep timer.
+ * relay both ways with backpressure (a slow reader pauses its writer) and half-close forwarded. Upstream
+ * reads land in pooled buffers (see `upstreamReader`); the client side is piped. No per-chunk timers:
+ * stalls are found by one sweep timer.
  */
 export class TcpProxy<U extends ProxyUpstream> {
   /** Connections refused because the limit was reached. */
@@ -43,6 +27,7 @@ export class TcpProxy<U extends ProxyUpstream> {
   private readonly groups = new Map<U, Set<Connection<U>>>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private emptyWaiters: Array<() => void> = [];
+  private readonly buffers = new ReadBufferPool();
 
   constructor(
     private readonly picker: UpstreamPicker<U>,
@@ -71,7 +56,7 @@ export class TcpProxy<U extends ProxyUpstream> {
       }
       return;
     }
-    const conn: Connection<U> = { client, upstream: undefined, target: undefined, tried: undefined, established: false, clientClosed: false, upstreamClosed: false, finished: false, closing: false, cancelDial: undefined, mark: 0, stalledSince: 0 };
+    const conn = newConnection<U>(client);
     this.connections.add(conn);
     client.on('error', (err) => this.onSocketError(conn, err));
     client.on('close', (hadError) => this.onClose(conn, client, hadError));
@@ -154,7 +139,15 @@ export class TcpProxy<U extends ProxyUpstream> {
       return;
     }
     const { keepAliveMs = 10_000, dialTimeoutMs } = this.options;
-    const upstream = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: keepAliveMs });
+    const upstream = connect({
+      host: target.host,
+      port: target.port,
+      allowHalfOpen: true,
+      noDelay: true,
+      keepAlive: true,
+      keepAliveInitialDelay: keepAliveMs,
+      onread: upstreamReader(conn, this.buffers),
+    });
     conn.upstream = upstream;
     conn.target = target;
     upstream.setTimeout(dialTimeoutMs);
@@ -167,6 +160,7 @@ export class TcpProxy<U extends ProxyUpstream> {
       conn.upstream = undefined;
       conn.target = undefined;
       conn.cancelDial = undefined;
+      releaseReadBuffer(conn, this.buffers);
       this.picker.release(target);
     };
     conn.cancelDial = abandon;
@@ -195,7 +189,8 @@ export class TcpProxy<U extends ProxyUpstream> {
       conn.mark = flushed(upstream);
       // pipe() resumes the paused client; end → end keeps half-closed directions flowing.
       conn.client.pipe(upstream);
-      upstream.pipe(conn.client);
+      conn.client.on('drain', () => clientDrained(conn));
+      upstream.once('end', () => conn.client.end());
       this.armSweep();
     };
     upstream.once('connect', onConnect);
@@ -239,6 +234,7 @@ export class TcpProxy<U extends ProxyUpstream> {
     if (conn.finished) return;
     conn.finished = true;
     const { upstream, target } = conn;
+    releaseReadBuffer(conn, this.buffers);
     if (upstream && conn.established && target) {
       target.stats.bytesIn += upstream.bytesRead;
       target.stats.bytesOut += flushed(upstream);
@@ -296,11 +292,6 @@ export class TcpProxy<U extends ProxyUpstream> {
       }
     }
   }
-}
-
-/** Bytes the kernel has taken from this socket (bytesWritten counts queued data too). */
-function flushed(socket: Socket | undefined): number {
-  return socket ? socket.bytesWritten - socket.writableLength : 0;
 }
 
 function remote(socket: Socket): string {

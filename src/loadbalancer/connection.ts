@@ -1,0 +1,101 @@
+import type { Socket } from 'node:net';
+import { SMALL_READ_BYTES, type ReadBufferPool } from './read-buffers.js';
+
+/** One proxied client connection and its upstream socket (while dialing, then established). */
+export interface Connection<U> {
+  client: Socket;
+  upstream: Socket | undefined;
+  target: U | undefined;
+  tried: Set<U> | undefined;
+  established: boolean;
+  /** Set once the client socket closed (while dialing, that ends the connection). */
+  clientClosed: boolean;
+  upstreamClosed: boolean;
+  finished: boolean;
+  /** Being torn down on purpose (down upstream, stall, drain): not to be counted again. */
+  closing: boolean;
+  /** Abandon the dial in progress (the client left first). */
+  cancelDial: (() => void) | undefined;
+  /** Stall detection: flushed-byte mark seen at the last sweep, and since when it has not moved. */
+  mark: number;
+  stalledSince: number;
+  /** Where upstream reads land (pooled); undefined before the dial and after the end. */
+  readBuffer: Buffer | undefined;
+  /** Bytes of the last upstream read: a full buffer asks for a larger one. */
+  lastRead: number;
+  /** Upstream reads stopped until the client takes the last chunk (still pointing into readBuffer). */
+  waitingForClient: boolean;
+}
+
+/** A fresh connection record for an accepted client socket. */
+export function newConnection<U>(client: Socket): Connection<U> {
+  return {
+    client,
+    upstream: undefined,
+    target: undefined,
+    tried: undefined,
+    established: false,
+    clientClosed: false,
+    upstreamClosed: false,
+    finished: false,
+    closing: false,
+    cancelDial: undefined,
+    mark: 0,
+    stalledSince: 0,
+    readBuffer: undefined,
+    lastRead: 0,
+    waitingForClient: false,
+  };
+}
+
+/**
+ * The upstream → client direction (responses, watches: nearly all the bytes). The upstream socket reads
+ * into a pooled buffer (`onread`) and each chunk is written to the client as it is: no allocation and
+ * no stream machinery per chunk. When the client's kernel buffer cannot take a chunk whole, the rest is
+ * queued pointing into the buffer, so reading stops until the client drains: that is the backpressure
+ * (a slow client holds at most one chunk here), and the buffer is never overwritten while referenced.
+ */
+export function upstreamReader<U>(conn: Connection<U>, pool: ReadBufferPool): { buffer: () => Buffer; callback: (bytes: number, buffer: Buffer) => boolean } {
+  return {
+    // Called when the socket is set up and after every read: the buffer for the next read.
+    buffer: () => {
+      const current = conn.readBuffer;
+      if (current === undefined) return (conn.readBuffer = pool.take(false));
+      if (conn.waitingForClient) return current; // still referenced; no read happens before 'drain'
+      const small = current.length === SMALL_READ_BYTES;
+      if (small ? conn.lastRead === current.length : conn.lastRead <= SMALL_READ_BYTES) {
+        // Streaming through a small buffer: grow. Trickling through a large one: shrink, give it back.
+        pool.give(current);
+        conn.readBuffer = pool.take(small);
+      }
+      return conn.readBuffer as Buffer;
+    },
+    callback: (bytes, buffer) => {
+      conn.lastRead = bytes;
+      const client = conn.client;
+      if (client.destroyed) return false;
+      client.write(bytes === buffer.length ? buffer : buffer.subarray(0, bytes));
+      if (client.writableLength === 0) return true;
+      conn.waitingForClient = true;
+      return false; // stops reading (readStop) until resumed on the client's 'drain'
+    },
+  };
+}
+
+/** The client took everything queued: the read buffer is free again, resume upstream reads. */
+export function clientDrained<U>(conn: Connection<U>): void {
+  if (!conn.waitingForClient) return;
+  conn.waitingForClient = false;
+  conn.upstream?.resume();
+}
+
+/** Give the connection's read buffer back (its sockets are closed: nothing reads into it or writes from it). */
+export function releaseReadBuffer<U>(conn: Connection<U>, pool: ReadBufferPool): void {
+  if (conn.readBuffer !== undefined) pool.give(conn.readBuffer);
+  conn.readBuffer = undefined;
+}
+
+/** Bytes the kernel has taken from this socket (bytesWritten counts queued data too). */
+export function flushed(socket: Socket | undefined): number {
+  return socket ? socket.bytesWritten - socket.writableLength : 0;
+}
