@@ -104,7 +104,9 @@ export function membersFromSlices(slices: Iterable<EndpointSlice>): SliceMembers
         }
         const id = memberIdFor(address);
         if (members.has(id)) continue;
-        const nodeName = endpoint.nodeName ?? address;
+        // kube-apiserver's own slices carry no node name; the address then names the member too.
+        const given = endpoint.nodeName;
+        const nodeName = given && given.trim() === given ? given : address.toLowerCase();
         const parsed = memberSpecSchema.safeParse({
           nodeId: nodeName,
           hostname: nodeName,

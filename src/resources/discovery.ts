@@ -27,7 +27,7 @@ export const DiscoveryStatusType = defineResource({
     phase: discoveryPhaseSchema,
     /** Why a `waiting` source cannot start. */
     waitingFor: z.string().optional(),
-    /** What it talks to: the local KubePrism listener, and the TLS server name it verifies. */
+    /** What it talks to: the local KubePrism listener (`https://127.0.0.1:<port>`). */
     server: z.string().optional(),
     /** Last successful list, watch event or bookmark (ISO time). */
     lastSyncTime: z.string().optional(),
