@@ -166,6 +166,7 @@ export class Agent {
   async reloadConfig(): Promise<ApplyResult | undefined> {
     const { configPath } = this.#options;
     if (configPath === undefined || this.#stopped) return undefined;
+    await this.#config.retryPersist();
     let text: string;
     try {
       text = await readFile(configPath, 'utf8');
@@ -216,6 +217,7 @@ export class Agent {
     if (this.#stopped) return;
     this.#stopped = true;
     for (const watcher of this.#watches) watcher.close();
+    this.#config.close();
     await this.engine.stop();
   }
 }

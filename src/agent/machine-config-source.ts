@@ -11,6 +11,9 @@ export const CONFIG_SOURCE_OWNER = 'MachineConfigSource';
 /** The file, in the state directory, holding the last config that was accepted. */
 export const LAST_GOOD_FILE = 'machine-config.yaml';
 
+const PERSIST_RETRY_MIN_MS = 500;
+const PERSIST_RETRY_MAX_MS = 30_000;
+
 /** The outcome of offering a config: applied (maybe unchanged), or rejected with every issue. */
 export type ApplyResult =
   | { readonly applied: true; readonly changed: boolean; readonly version: number }
@@ -22,6 +25,11 @@ export type ApplyResult =
  */
 export class MachineConfigSource {
   #queue: Promise<unknown> = Promise.resolve();
+  /** Accepted config text not yet saved as the last good copy (the state directory refused it). */
+  #unsaved: string | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #retryDelayMs = PERSIST_RETRY_MIN_MS;
+  #closed = false;
 
   constructor(
     private readonly state: State,
@@ -80,11 +88,11 @@ export class MachineConfigSource {
     const changed = stored.metadata.version !== before?.metadata.version;
     let persistError: string | undefined;
     if (options.persist !== false && this.lastGoodPath !== undefined) {
-      try {
-        await writeFileAtomic(this.lastGoodPath, text);
-      } catch (err) {
-        persistError = `cannot save last good config to ${this.lastGoodPath}: ${(err as Error).message}`;
-        this.logger.error({ err, file: this.lastGoodPath }, 'cannot persist the last good machine config; it still applies');
+      this.#unsaved = text;
+      this.#retryDelayMs = PERSIST_RETRY_MIN_MS;
+      persistError = await this.#persist();
+      if (persistError !== undefined) {
+        this.logger.error({ err: persistError, file: this.lastGoodPath }, 'cannot persist the last good machine config; it still applies');
       }
     }
     await this.#writeStatus((status) => {
@@ -99,6 +107,50 @@ export class MachineConfigSource {
     });
     if (changed) this.logger.info({ source, version: stored.metadata.version }, 'machine config applied');
     return { applied: true, changed, version: stored.metadata.version };
+  }
+
+  /** Saves the unsaved last good config; on failure schedules a retry with backoff. Returns the error, if any. */
+  async #persist(): Promise<string | undefined> {
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    const text = this.#unsaved;
+    const file = this.lastGoodPath;
+    if (text === undefined || file === undefined) return undefined;
+    try {
+      await writeFileAtomic(file, text);
+      this.#unsaved = undefined;
+      return undefined;
+    } catch (err) {
+      if (!this.#closed) {
+        // The directory may come back (remounted, permissions fixed): keep trying, never piling up.
+        this.#retryTimer = setTimeout(() => void this.retryPersist(), this.#retryDelayMs);
+        this.#retryTimer.unref();
+        this.#retryDelayMs = Math.min(PERSIST_RETRY_MAX_MS, this.#retryDelayMs * 2);
+      }
+      return `cannot save last good config to ${file}: ${(err as Error).message}`;
+    }
+  }
+
+  /** Tries again to save a last good config the state directory refused (on a timer, and on SIGHUP). */
+  retryPersist(): Promise<void> {
+    const run = this.#queue.then(async () => {
+      if (this.#unsaved === undefined || this.#closed) return;
+      const error = await this.#persist();
+      if (error !== undefined) return;
+      this.logger.info({ file: this.lastGoodPath }, 'last good machine config saved');
+      await this.#writeStatus((status) => {
+        delete status.persistError;
+      });
+    });
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Stops the persist retries. */
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
   }
 
   async #writeStatus(mutate: (status: Draft<MachineConfigStatusSpec>) => void): Promise<void> {
