@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidConfigError, parseMachineConfig, type MachineConfigView } from '../../src/config/index.js';
-import { KUBEPRISM_STATUS_ID, KubePrismStatusType, MACHINE_CONFIG_ID, MachineConfigStatusType, MachineConfigType } from '../../src/resources/index.js';
+import { KUBELET_ID, KUBEPRISM_STATUS_ID, KubeletConfigType, KubePrismStatusType, MACHINE_CONFIG_ID, MachineConfigStatusType, MachineConfigType } from '../../src/resources/index.js';
 import { ptr } from '../../src/runtime/index.js';
 import { eventuallyResource } from '../harness/eventually.js';
 import { freePort } from '../harness/ports.js';
@@ -129,6 +129,8 @@ beforeAll(async () => {
   expect(parseMachineConfig(seeds[1] as string).view).toEqual(baseView);
   f = await startAgent({ config: seeds[0] as string, watchDebounceMs: 600_000, watchPollMs: 600_000 }); // inputs are fed by explicit reloads
   await eventuallyResource(f.state, ptr(KubePrismStatusType, KUBEPRISM_STATUS_ID), (r) => expect(r?.spec.listening).toBe(true));
+  // Settled: the last step of the chain (the kubelet moves to KubePrism once it listens) is done.
+  await eventuallyResource(f.state, ptr(KubeletConfigType, KUBELET_ID), (r) => expect(r?.spec.server).toBe(`https://127.0.0.1:${port}`));
 });
 
 afterAll(async () => {

@@ -51,6 +51,13 @@ const PATHS = [
   'members.1.nodeId', 'members.1.controlPlane', 'members.1.controlPlane.apiServerPort', 'members.2.machineType', 'members.2.controlPlane', 'members.2.id',
 ];
 
+/** Waits until the endpoints are the ones the members in force make. */
+async function settled(): Promise<void> {
+  const members = await f.state.list(kindOf(MemberType));
+  const view = machineConfigView((await f.state.get(ptr(MachineConfigType, MACHINE_CONFIG_ID))).spec.documents);
+  await eventuallyResource(f.state, ptr(KubePrismEndpointsType, KUBEPRISM_ENDPOINTS_ID), (r) => expect(r?.spec.endpoints).toEqual(computeEndpoints(view, members)));
+}
+
 async function check(raw: string, changed?: string): Promise<void> {
   const text = `${raw}\n# input ${++inputs}\n`; // unique: the reload never skips it as unchanged
   let expected: MemberEntry[] | undefined;
@@ -68,9 +75,7 @@ async function check(raw: string, changed?: string): Promise<void> {
     expect(result).toMatchObject({ applied: true, upserted: expected.length });
     const members = await f.state.list(kindOf(MemberType));
     expect(members.map((m) => ({ id: m.metadata.id, spec: m.spec }))).toEqual(expected.map((e) => ({ id: e.id, spec: e.spec })).sort((a, b) => (a.id < b.id ? -1 : 1)));
-    // Settle before the next input: the endpoints follow the members.
-    const view = machineConfigView((await f.state.get(ptr(MachineConfigType, MACHINE_CONFIG_ID))).spec.documents);
-    await eventuallyResource(f.state, ptr(KubePrismEndpointsType, KUBEPRISM_ENDPOINTS_ID), (r) => expect(r?.spec.endpoints).toEqual(computeEndpoints(view, members)));
+    await settled(); // before the next input: the endpoints follow the members
     return;
   }
   tally.rejected++;
@@ -94,6 +99,7 @@ beforeAll(async () => {
     watchPollMs: 600_000,
   });
   expect((await f.state.list(kindOf(MemberType))).map((m) => m.metadata.id)).toEqual(['cp-1', 'cp-2', 'worker-1']);
+  await settled();
 });
 
 afterAll(async () => {

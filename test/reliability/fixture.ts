@@ -193,11 +193,15 @@ export interface ResourceRecord {
 /** Every resource of a state at one moment. */
 export type ResourceSnapshot = Record<string, ResourceRecord>;
 
-/** Types whose specs follow live health and traffic, not inputs: left out of "nothing changed" comparisons. */
+/**
+ * Types whose specs follow live health, traffic or a source's own cycle rather than the config and members:
+ * left out of "nothing changed" comparisons.
+ */
 export const LIVE_TYPES: readonly string[] = [
   'KubePrismStatuses.kubernetes.talos.dev',
   'KubePrismUpstreams.kubernetes.talos.dev',
   'ControllerStatuses.runtime.kubeprism.dev',
+  'DiscoveryStatuses.cluster.talos.dev',
 ];
 
 /** Version and spec of every resource of every type, except the `skip` types. */
