@@ -9,7 +9,7 @@ import { ApiClient } from '../src/api/client.js';
 import type { Target } from './load-generator.js';
 import type { CheckPolicy } from './haproxy.js';
 import { spawnTracked, stopProcess } from './lib/processes.js';
-import { sleep } from './lib/stats.js';
+import { nowMs, sleep } from './lib/stats.js';
 import { freePort } from '../test/harness/ports.js';
 
 /** The repository root (this file runs from dist/bench/). */
@@ -125,6 +125,21 @@ export class KubeprismProcess {
   /** Every upstream as the agent reports it. */
   async upstreams(): Promise<UpstreamSpec[]> {
     return (await this.api.list('kpu')).map((r) => r.spec as UpstreamSpec);
+  }
+
+  /** Follow KubePrismUpstreams changes as they happen (debug API watch); returns the stop function. */
+  followUpstreams(onChange: (event: 'created' | 'updated' | 'destroyed', spec: UpstreamSpec, atMs: number) => void): () => void {
+    const abort = new AbortController();
+    void (async () => {
+      try {
+        for await (const line of this.api.watch('kpu', { signal: abort.signal })) {
+          if (line.event !== 'bootstrapped') onChange(line.event, line.resource.spec as UpstreamSpec, nowMs());
+        }
+      } catch (err) {
+        if (!abort.signal.aborted) process.stderr.write(`bench: upstream watch failed: ${(err as Error).message}\n`);
+      }
+    })();
+    return () => abort.abort();
   }
 
   /** Wait until the listener is up and `count` upstreams are listed, all healthy. */
