@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import { parse as parseYaml } from 'yaml';
+import { parseDocument as parseYamlDocument } from 'yaml';
+import { duplicateKeys } from '../config/yaml-documents.js';
 import { API_CODES, badRequest, HttpError } from './http-errors.js';
 
 /** Largest request body accepted by default: machine configs are tens of kilobytes. */
@@ -48,8 +49,18 @@ export function parseDocument(text: string, contentType: string | undefined): un
       throw badRequest(`malformed JSON: ${(err as Error).message}`);
     }
   }
+  let doc;
   try {
-    return parseYaml(text, { uniqueKeys: true, maxAliasCount: 100, prettyErrors: false }) as unknown;
+    // Duplicate keys are checked in linear time below; the library's own check is quadratic.
+    doc = parseYamlDocument(text, { uniqueKeys: false, prettyErrors: false });
+  } catch (err) {
+    throw badRequest(`malformed YAML or JSON: ${(err as Error).message.split('\n')[0] ?? ''}`);
+  }
+  const problem = doc.errors[0];
+  if (problem) throw badRequest(`malformed YAML or JSON: ${problem.message.split('\n')[0] ?? ''}`);
+  if (duplicateKeys(doc).length > 0) throw badRequest('malformed YAML or JSON: map keys must be unique');
+  try {
+    return doc.toJS({ maxAliasCount: 100 }) as unknown;
   } catch (err) {
     throw badRequest(`malformed YAML or JSON: ${(err as Error).message.split('\n')[0] ?? ''}`);
   }

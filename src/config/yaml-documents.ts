@@ -1,4 +1,4 @@
-import { LineCounter, isNode, parseAllDocuments, type Document } from 'yaml';
+import { LineCounter, isNode, isScalar, parseAllDocuments, visit, type Document, type Node } from 'yaml';
 import type { RawIssue, SourcePosition } from './issues.js';
 
 /** YAML text read into plain JSON-compatible documents, with a way back to where each path was written. */
@@ -14,8 +14,30 @@ export interface YamlDocuments {
 /** Deeper than any real config nests; the bound keeps hostile input from exhausting the stack. */
 const MAX_DEPTH = 200;
 
-/** Options shared by every read: YAML 1.2 core types (plus Go's `<<` merge keys), no console warnings. */
-const YAML_OPTIONS = { schema: 'core', merge: true, prettyErrors: false, logLevel: 'error', uniqueKeys: true } as const;
+/**
+ * Options shared by every read: YAML 1.2 core types (plus Go's `<<` merge keys), no console warnings.
+ * Duplicate keys are found by {@link duplicateKeys} instead of the library's `uniqueKeys`, whose
+ * pairwise check is quadratic: a 6,000-key mapping would hold the event loop (and the proxy) for seconds.
+ */
+const YAML_OPTIONS = { schema: 'core', merge: true, prettyErrors: false, logLevel: 'error', uniqueKeys: false } as const;
+
+/** Start offsets of every scalar key that repeats an earlier key of the same mapping; linear time. */
+export function duplicateKeys(doc: Document): number[] {
+  const offsets: number[] = [];
+  visit(doc, {
+    Map(_key, map) {
+      const seen = new Set<string>();
+      for (const pair of map.items) {
+        const key = pair.key as Node | null;
+        if (!isScalar(key) || key.value === '<<') continue;
+        const id = `${typeof key.value}:${String(key.value)}`;
+        if (seen.has(id)) offsets.push(key.range?.[0] ?? 0);
+        seen.add(id);
+      }
+    },
+  });
+  return offsets;
+}
 
 /**
  * Reads (possibly multi-document) YAML text. Syntax errors become issues with path `""` and the line and
@@ -47,6 +69,11 @@ export function readYamlDocuments(text: string): YamlDocuments {
         const position = lp === undefined ? at(e.pos[0]) : { line: lp.line, column: lp.col };
         issues.push({ path: '', message: `not valid YAML: ${firstLine(e.message)}`, position });
       }
+      continue;
+    }
+    const duplicates = duplicateKeys(doc);
+    if (duplicates.length > 0) {
+      for (const offset of duplicates) issues.push({ path: '', message: 'not valid YAML: Map keys must be unique', position: at(offset) });
       continue;
     }
     let value: unknown;
