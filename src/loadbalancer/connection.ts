@@ -14,8 +14,8 @@ export interface Connection<U> {
   finished: boolean;
   /** Being torn down on purpose (down upstream, stall, drain): not to be counted again. */
   closing: boolean;
-  /** Abandon the dial in progress (the client left first). */
-  cancelDial: (() => void) | undefined;
+  /** When the dial in progress counts as failed (performance.now() time). */
+  dialDeadline: number;
   /** Stall detection: flushed-byte mark seen at the last sweep, and since when it has not moved. */
   mark: number;
   stalledSince: number;
@@ -39,7 +39,7 @@ export function newConnection<U>(client: Socket): Connection<U> {
     upstreamClosed: false,
     finished: false,
     closing: false,
-    cancelDial: undefined,
+    dialDeadline: 0,
     mark: 0,
     stalledSince: 0,
     readBuffer: undefined,
@@ -52,16 +52,23 @@ export function newConnection<U>(client: Socket): Connection<U> {
  * The upstream → client direction (responses, watches: nearly all the bytes). The upstream socket reads
  * into a pooled buffer (`onread`) and each chunk is written to the client as it is: no allocation and
  * no stream machinery per chunk. When the client's kernel buffer cannot take a chunk whole, the rest is
- * queued pointing into the buffer, so reading stops until the client drains: that is the backpressure
+ * queued pointing into the buffer, so reading stops until that write completes: that is the backpressure
  * (a slow client holds at most one chunk here), and the buffer is never overwritten while referenced.
  */
 export function upstreamReader<U>(conn: Connection<U>, pool: ReadBufferPool): { buffer: () => Buffer; callback: (bytes: number, buffer: Buffer) => boolean } {
+  // The write callback, not 'drain': a chunk smaller than the high-water mark that stays queued
+  // gets no 'drain'. One function per connection; for writes done at once it finds nothing to do.
+  const written = (): void => {
+    if (!conn.waitingForClient || conn.client.writableLength > 0) return;
+    conn.waitingForClient = false; // the read buffer is free again
+    conn.upstream?.resume();
+  };
   return {
     // Called when the socket is set up and after every read: the buffer for the next read.
     buffer: () => {
       const current = conn.readBuffer;
       if (current === undefined) return (conn.readBuffer = pool.take(false));
-      if (conn.waitingForClient) return current; // still referenced; no read happens before 'drain'
+      if (conn.waitingForClient) return current; // still referenced; no read happens before that write completes
       const small = current.length === SMALL_READ_BYTES;
       if (small ? conn.lastRead === current.length : conn.lastRead <= SMALL_READ_BYTES) {
         // Streaming through a small buffer: grow. Trickling through a large one: shrink, give it back.
@@ -74,19 +81,52 @@ export function upstreamReader<U>(conn: Connection<U>, pool: ReadBufferPool): { 
       conn.lastRead = bytes;
       const client = conn.client;
       if (client.destroyed) return false;
-      client.write(bytes === buffer.length ? buffer : buffer.subarray(0, bytes));
+      client.write(bytes === buffer.length ? buffer : buffer.subarray(0, bytes), written);
       if (client.writableLength === 0) return true;
       conn.waitingForClient = true;
-      return false; // stops reading (readStop) until resumed on the client's 'drain'
+      return false; // stops reading (readStop) until the chunk is written
     },
   };
 }
+/**
+ * Relay an established connection. Upstream → client goes through {@link upstreamReader}. Client → upstream: each chunk is written as it comes, and the client is paused
+ * while the upstream's buffer is over its high-water mark. Each end is forwarded (half-close).
+ */
+export function startRelay<U>(conn: Connection<U>, upstream: Socket): void {
+  const { client } = conn;
+  client.on('data', (chunk: Buffer) => {
+    if (!upstream.write(chunk)) client.pause();
+  });
+  upstream.on('drain', () => client.resume());
+  client.once('end', () => upstream.end());
+  upstream.once('end', () => client.end());
+  client.resume(); // accepted paused: nothing was read before an upstream was there
+}
 
-/** The client took everything queued: the read buffer is free again, resume upstream reads. */
-export function clientDrained<U>(conn: Connection<U>): void {
-  if (!conn.waitingForClient) return;
-  conn.waitingForClient = false;
-  conn.upstream?.resume();
+/**
+ * Node has no TCP_USER_TIMEOUT: a peer that stops acknowledging leaves our writes queued forever and
+ * keepalive never probes a connection with data in flight. Yields the connections whose upstream has had
+ * data queued without a completed write for `limitMs` (marks are updated as it goes). Only the upstream
+ * side is judged: the client is local, and a client that pauses reading is its own business.
+ */
+export function* findStalled<U>(groups: Iterable<Set<Connection<U>>>, now: number, limitMs: number): Generator<{ conn: Connection<U>; stalledMs: number }> {
+  for (const group of groups) {
+    for (const c of group) {
+      const up = c.upstream as Socket;
+      if (c.closing) continue;
+      if (up.writableLength === 0) {
+        c.stalledSince = 0;
+        continue;
+      }
+      const mark = flushed(up);
+      if (mark !== c.mark || c.stalledSince === 0) {
+        c.mark = mark;
+        c.stalledSince = now;
+      } else if (now - c.stalledSince >= limitMs) {
+        yield { conn: c, stalledMs: now - c.stalledSince };
+      }
+    }
+  }
 }
 
 /** Give the connection's read buffer back (its sockets are closed: nothing reads into it or writes from it). */

@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import type { Logger } from '../runtime/logger.js';
 import { formatAddress } from './address.js';
-import { clientDrained, flushed, newConnection, releaseReadBuffer, upstreamReader, type Connection } from './connection.js';
+import { findStalled, flushed, newConnection, releaseReadBuffer, startRelay, upstreamReader, type Connection } from './connection.js';
 import { describeError, NoUpstreamsError } from './errors.js';
 import { ReadBufferPool } from './read-buffers.js';
 import type { ProxyUpstream, TcpProxyOptions, UpstreamPicker } from './proxy-types.js';
@@ -12,9 +12,8 @@ const NONE: ReadonlySet<never> = new Set();
 
 /**
  * The TCP pass-through: for each client, dial candidates in the picker's order until one answers, then
- * relay both ways with backpressure (a slow reader pauses its writer) and half-close forwarded. Upstream
- * reads land in pooled buffers (see `upstreamReader`); the client side is piped. No per-chunk timers:
- * stalls are found by one sweep timer.
+ * relay both ways with backpressure (a slow reader pauses its writer) and half-close forwarded (see
+ * `startRelay`). No timer per connection or chunk: one sweep finds stalls, another expired dials.
  */
 export class TcpProxy<U extends ProxyUpstream> {
   /** Connections refused because the limit was reached. */
@@ -25,7 +24,9 @@ export class TcpProxy<U extends ProxyUpstream> {
   stalled = 0;
   private readonly connections = new Set<Connection<U>>();
   private readonly groups = new Map<U, Set<Connection<U>>>();
+  private readonly dialing = new Set<Connection<U>>();
   private sweepTimer: NodeJS.Timeout | undefined;
+  private dialTimer: NodeJS.Timeout | undefined;
   private emptyWaiters: Array<() => void> = [];
   private readonly buffers = new ReadBufferPool();
 
@@ -42,6 +43,11 @@ export class TcpProxy<U extends ProxyUpstream> {
       clearInterval(this.sweepTimer);
       this.sweepTimer = undefined;
       this.armSweep();
+    }
+    if (this.dialTimer) {
+      clearInterval(this.dialTimer);
+      this.dialTimer = undefined;
+      this.armDialSweep();
     }
   }
 
@@ -150,52 +156,54 @@ export class TcpProxy<U extends ProxyUpstream> {
     });
     conn.upstream = upstream;
     conn.target = target;
-    upstream.setTimeout(dialTimeoutMs);
-    const abandon = (): void => {
-      upstream.removeListener('connect', onConnect);
-      upstream.removeListener('timeout', onTimeout);
-      upstream.removeListener('error', onFail);
-      upstream.on('error', ignore);
-      upstream.destroy();
-      conn.upstream = undefined;
-      conn.target = undefined;
-      conn.cancelDial = undefined;
-      releaseReadBuffer(conn, this.buffers);
-      this.picker.release(target);
-    };
-    conn.cancelDial = abandon;
-    const onFail = (err: Error): void => {
-      abandon();
-      target.stats.dialFailures++;
-      const reason = `dial ${formatAddress(target.host, target.port)}: ${describeError(err)}`;
-      this.logger.warn({ upstream: formatAddress(target.host, target.port), err: describeError(err) }, 'dial failed; trying the next upstream');
-      this.picker.down(target, reason);
-      (conn.tried ??= new Set()).add(target);
-      this.dial(conn);
-    };
-    const onTimeout = (): void => onFail(new Error(`timed out after ${dialTimeoutMs} ms`));
-    const onConnect = (): void => {
-      conn.cancelDial = undefined;
-      upstream.removeListener('error', onFail);
-      upstream.removeListener('timeout', onTimeout);
-      upstream.setTimeout(0);
-      conn.established = true;
-      target.stats.totalConnections++;
-      let group = this.groups.get(target);
-      if (!group) this.groups.set(target, (group = new Set()));
-      group.add(conn);
-      upstream.on('error', (err) => this.onSocketError(conn, err));
-      upstream.on('close', (hadError) => this.onClose(conn, upstream, hadError));
-      conn.mark = flushed(upstream);
-      // pipe() resumes the paused client; end → end keeps half-closed directions flowing.
-      conn.client.pipe(upstream);
-      conn.client.on('drain', () => clientDrained(conn));
-      upstream.once('end', () => conn.client.end());
-      this.armSweep();
-    };
-    upstream.once('connect', onConnect);
-    upstream.once('error', onFail);
-    upstream.once('timeout', onTimeout);
+    // No timer per dial: one sweep fails the dials past their deadline.
+    conn.dialDeadline = performance.now() + dialTimeoutMs;
+    this.dialing.add(conn);
+    this.armDialSweep();
+    upstream.once('connect', () => this.onUpstreamConnect(conn, upstream, target));
+    upstream.once('error', (err) => this.onDialFailed(conn, upstream, err));
+  }
+
+  /** Drop the dial in progress (failed, timed out, or the client left) and give its upstream slot back. */
+  private abandonDial(conn: Connection<U>): void {
+    const { upstream, target } = conn;
+    this.dialing.delete(conn);
+    if (!upstream || !target) return;
+    upstream.removeAllListeners('connect');
+    upstream.removeAllListeners('error');
+    upstream.on('error', ignore);
+    upstream.destroy();
+    conn.upstream = undefined;
+    conn.target = undefined;
+    releaseReadBuffer(conn, this.buffers);
+    this.picker.release(target);
+  }
+
+  private onDialFailed(conn: Connection<U>, upstream: Socket, err: Error): void {
+    const target = conn.target;
+    if (conn.upstream !== upstream || target === undefined) return; // a dial already given up
+    this.abandonDial(conn);
+    target.stats.dialFailures++;
+    const address = formatAddress(target.host, target.port);
+    this.logger.warn({ upstream: address, err: describeError(err) }, 'dial failed; trying the next upstream');
+    this.picker.down(target, `dial ${address}: ${describeError(err)}`);
+    (conn.tried ??= new Set()).add(target);
+    this.dial(conn);
+  }
+
+  private onUpstreamConnect(conn: Connection<U>, upstream: Socket, target: U): void {
+    this.dialing.delete(conn);
+    upstream.removeAllListeners('error');
+    conn.established = true;
+    target.stats.totalConnections++;
+    let group = this.groups.get(target);
+    if (!group) this.groups.set(target, (group = new Set()));
+    group.add(conn);
+    upstream.on('error', (err) => this.onSocketError(conn, err));
+    upstream.on('close', (hadError) => this.onClose(conn, upstream, hadError));
+    conn.mark = flushed(upstream);
+    startRelay(conn, upstream);
+    this.armSweep();
   }
 
   private onSocketError(conn: Connection<U>, err: Error): void {
@@ -219,13 +227,13 @@ export class TcpProxy<U extends ProxyUpstream> {
     if (isClient) conn.clientClosed = true;
     else conn.upstreamClosed = true;
     if (!conn.established) {
-      conn.cancelDial?.(); // the client left while we were dialing: not the upstream's fault
+      this.abandonDial(conn); // the client left while we were dialing: not the upstream's fault
       this.finish(conn);
       return;
     }
     const other = (isClient ? conn.upstream : conn.client) as Socket;
     if (hadError || side.errored) other.destroy();
-    else other.end();
+    else if (!other.writableEnded) other.end(); // ending twice would only build an error object
     if (conn.clientClosed && conn.upstreamClosed) this.finish(conn);
   }
 
@@ -258,44 +266,37 @@ export class TcpProxy<U extends ProxyUpstream> {
     this.sweepTimer.unref();
   }
 
-  /**
-   * Node has no TCP_USER_TIMEOUT: a peer that stops acknowledging leaves our writes queued forever and
-   * keepalive never probes a connection with data in flight. Close connections whose upstream has had
-   * data queued without a completed write for `stallTimeoutMs`. Only the upstream side is judged: the
-   * client is local, and a client that pauses reading is its own business (it slows the upstream).
-   */
+  /** Stall checks on established connections (see {@link findStalled}); the timer stops when none is left. */
   private sweep(): void {
     if (this.groups.size === 0) {
       clearInterval(this.sweepTimer);
       this.sweepTimer = undefined;
       return;
     }
-    const now = performance.now();
-    const limit = this.options.stallTimeoutMs;
-    for (const group of this.groups.values()) {
-      for (const c of group) {
-        const up = c.upstream as Socket;
-        if (c.closing) continue;
-        if (up.writableLength === 0) {
-          c.stalledSince = 0;
-          continue;
-        }
-        const mark = flushed(up);
-        if (mark !== c.mark || c.stalledSince === 0) {
-          c.mark = mark;
-          c.stalledSince = now;
-        } else if (now - c.stalledSince >= limit) {
-          this.stalled++;
-          this.logger.warn({ upstream: remote(up), queuedBytes: up.writableLength, stalledMs: Math.round(now - c.stalledSince) }, 'upstream stalled; closing');
-          this.destroy(c);
-        }
-      }
+    for (const { conn, stalledMs } of findStalled(this.groups.values(), performance.now(), this.options.stallTimeoutMs)) {
+      const up = conn.upstream as Socket;
+      this.stalled++;
+      this.logger.warn({ upstream: formatAddress(up.remoteAddress ?? '?', up.remotePort ?? 0), queuedBytes: up.writableLength, stalledMs: Math.round(stalledMs) }, 'upstream stalled; closing');
+      this.destroy(conn);
     }
   }
-}
 
-function remote(socket: Socket): string {
-  return formatAddress(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
+  private armDialSweep(): void {
+    if (this.dialTimer) return;
+    const period = Math.max(10, Math.min(250, Math.floor(this.options.dialTimeoutMs / 4)));
+    this.dialTimer = setInterval(() => {
+      if (this.dialing.size === 0) {
+        clearInterval(this.dialTimer);
+        this.dialTimer = undefined;
+        return;
+      }
+      const now = performance.now();
+      for (const conn of [...this.dialing]) {
+        if (now >= conn.dialDeadline && conn.upstream) this.onDialFailed(conn, conn.upstream, new Error(`timed out after ${this.options.dialTimeoutMs} ms`));
+      }
+    }, period);
+    this.dialTimer.unref();
+  }
 }
 
 function ignore(): void {}
