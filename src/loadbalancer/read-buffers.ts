@@ -1,12 +1,12 @@
 /** Size of the read buffer of a connection that carries little (requests, watch events, idle). */
-export const SMALL_READ_BYTES = 4 * 1024;
+export const SMALL_READ_BYTES = 1024;
 /** Size of the read buffer of a connection that fills its buffer (bulk responses): one read per 64 KiB. */
 export const LARGE_READ_BYTES = 64 * 1024;
 
 /**
  * Recycled read buffers for upstream sockets (`onread`): the data path allocates nothing per chunk.
  * A connection holds one buffer, small while it carries little and large while it streams, so an idle
- * connection costs 4 KiB rather than 64. Free lists are bounded: a burst that ends gives memory back.
+ * connection holds 1 KiB rather than 64. Free lists are bounded: a burst that ends gives memory back.
  */
 export class ReadBufferPool {
   private readonly small: Buffer[] = [];
