@@ -6,6 +6,7 @@ import { call } from '../api/helpers.js';
 import { whoAnswers } from '../harness/fake-apiserver.js';
 import { endpointsSettled, junkMemberSpec, startApiAgent, validMemberSpec, type ApiAgent } from './api-fixture.js';
 import { LIVE_TYPES, resourceSnapshot } from './fixture.js';
+import { runs } from './mutations.js';
 
 // Random member lists through the debug API of a running agent, checked against a model: every PUT and
 // DELETE answers what the model predicts, a refused write changes no resource at all, and after each
@@ -97,7 +98,7 @@ describe('reliability: random member lists through the API of a running agent (f
           await endpointsSettled(t.f);
         }
       }),
-      { numRuns: 30 },
+      { numRuns: runs(30) },
     );
   });
 });

@@ -10,7 +10,7 @@ import { v1alpha1Config } from '../harness/configs.js';
 import { eventuallyResource } from '../harness/eventually.js';
 import { freePort } from '../harness/ports.js';
 import { LIVE_TYPES, resourceSnapshot, startAgent, type AgentFixture } from './fixture.js';
-import { mutated, oddValue, pathRelated, withValue } from './mutations.js';
+import { mutated, oddValue, pathRelated, runs, withValue } from './mutations.js';
 
 // Bad members files fed to a running agent through its reload path. The members-file parser is the
 // oracle: a file it rejects is rejected whole (every issue naming a path, a log line, not one member or
@@ -109,7 +109,7 @@ afterAll(async () => {
 
 describe('reliability: bad members files fed to a running agent (fast-check)', () => {
   it('mutated members files', async () => {
-    await fc.assert(fc.asyncProperty(mutated(SEEDS), (text) => check(text)), { numRuns: 100 });
+    await fc.assert(fc.asyncProperty(mutated(SEEDS), (text) => check(text)), { numRuns: runs(100) });
   });
 
   it('a random value at a member field: the rejection names that field', async () => {
@@ -118,7 +118,7 @@ describe('reliability: bad members files fed to a running agent (fast-check)', (
       fc.asyncProperty(fc.constantFrom(...PATHS), oddValue, async (at, value) => {
         await check(stringify(withValue(seedDoc, at.split('.'), value)), at);
       }),
-      { numRuns: 100 },
+      { numRuns: runs(100) },
     );
   });
 
@@ -133,6 +133,6 @@ describe('reliability: bad members files fed to a running agent (fast-check)', (
       },
       { requiredKeys: ['id'] },
     );
-    await fc.assert(fc.asyncProperty(fc.array(member, { maxLength: 5 }), (members) => check(stringify({ members }))), { numRuns: 60 });
+    await fc.assert(fc.asyncProperty(fc.array(member, { maxLength: 5 }), (members) => check(stringify({ members }))), { numRuns: runs(60) });
   });
 });

@@ -3,6 +3,14 @@ import fc from 'fast-check';
 // Random edits of config text, for the bad-input properties: what a broken editor save, a bad merge or a
 // half-finished templating run does to a YAML file.
 
+/**
+ * Runs of a property: `n` in `npm test`; KP_PROPERTY_SCALE=20 multiplies them for a deeper search
+ * (a failure prints its seed, to replay with fast-check's `seed` option).
+ */
+export function runs(n: number): number {
+  return Math.max(1, Math.round(n * Number(process.env.KP_PROPERTY_SCALE ?? 1)));
+}
+
 /** One edit: cut, insert, splice in YAML punctuation, duplicate, swap or re-indent a line. */
 export type Mutation =
   | { readonly kind: 'cut'; readonly at: number; readonly len: number }
