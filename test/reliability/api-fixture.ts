@@ -40,17 +40,25 @@ export interface ApiAgent {
 
 /** Starts it all and waits until the chain settled (the kubelet points at KubePrism). */
 export async function startApiAgent(n: number): Promise<ApiAgent> {
-  const upstream = await FakeApiServer.start({ name: `api-${n}`, host: loopback(n) });
-  const port = await freePort();
-  const config = balancedConfig({ port, endpoint: upstream.endpoint, mode: 'tcp', intervalMs: 300, timeoutMs: 200 });
-  const f = await startAgent({ config, watchDebounceMs: 600_000, watchPollMs: 600_000 });
-  const api = await ApiServer.listen({ backend: f.agent, address: '127.0.0.1:0' });
+  // Whatever started is stopped again, also when a later step fails.
+  const started: Array<() => Promise<void>> = [];
   const stop = async (): Promise<void> => {
-    await api.close();
-    await f.stop();
-    await upstream.stop();
+    for (const undo of started.splice(0).reverse()) await undo();
   };
+  let f: AgentFixture;
+  let api: ApiServer;
+  let upstream: FakeApiServer;
+  let port: number;
+  let config: string;
   try {
+    upstream = await FakeApiServer.start({ name: `api-${n}`, host: loopback(n) });
+    started.push(() => upstream.stop());
+    port = await freePort();
+    config = balancedConfig({ port, endpoint: upstream.endpoint, mode: 'tcp', intervalMs: 300, timeoutMs: 200 });
+    f = await startAgent({ config, watchDebounceMs: 600_000, watchPollMs: 600_000 });
+    started.push(() => f.stop());
+    api = await ApiServer.listen({ backend: f.agent, address: '127.0.0.1:0' });
+    started.push(() => api.close());
     await eventuallyResource(f.state, ptr(KubePrismStatusType, KUBEPRISM_STATUS_ID), (r) => expect(r?.spec).toMatchObject({ listening: true, healthy: true }));
     await eventuallyResource(f.state, ptr(KubeletConfigType, KUBELET_ID), (r) => expect(r?.spec.server).toBe(`https://127.0.0.1:${port}`));
   } catch (err) {

@@ -126,6 +126,9 @@ export async function startAgent(options: AgentFixtureOptions): Promise<AgentFix
     balancer: { drainTimeoutMs: 100, connectionRefreshMs: 100, balancer: { listenBackoff: { initialMs: 50, maxMs: 400 } } },
     ...(options.backoff ? { backoff: options.backoff } : {}),
     ...(options.controllers ? { controllers: options.controllers } : {}),
+  }).catch(async (err: unknown) => {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
   });
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> =>

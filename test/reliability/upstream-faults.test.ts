@@ -35,9 +35,14 @@ async function balancing(servers: Address[]): Promise<{ f: AgentFixture; port: n
   return { f, port };
 }
 
+/** Fake API servers 30 ms away on 127.0.0.n, each stopped when the test ends (also if a later one fails to start). */
 async function fakes(...specs: Array<[string, number]>): Promise<FakeApiServer[]> {
-  const servers = await Promise.all(specs.map(([name, n]) => FakeApiServer.start({ name, host: loopback(n), latencyMs: 30 })));
-  onTestFinished(() => Promise.all(servers.map((s) => s.stop())).then(() => undefined));
+  const servers: FakeApiServer[] = [];
+  for (const [name, n] of specs) {
+    const server = await FakeApiServer.start({ name, host: loopback(n), latencyMs: 30 });
+    onTestFinished(() => server.stop());
+    servers.push(server);
+  }
   return servers;
 }
 
@@ -69,9 +74,10 @@ async function longLived(port: number): Promise<{ socket: TLSSocket; upstream: s
 
 describe('reliability: upstream faults (in-process agent, real balancer)', () => {
   it('an upstream killed mid-transfer: its clients reconnect to the other, no new traffic goes to it, it returns after a restart', async () => {
-    const servers = await Promise.all([StreamApiServer.start({ name: 'a', host: loopback(2) }), StreamApiServer.start({ name: 'b', host: loopback(3) })]);
-    onTestFinished(() => Promise.all(servers.map((s) => s.stop())).then(() => undefined));
-    const [a, b] = servers as [StreamApiServer, StreamApiServer];
+    const a = await StreamApiServer.start({ name: 'a', host: loopback(2) });
+    onTestFinished(() => a.stop());
+    const b = await StreamApiServer.start({ name: 'b', host: loopback(3) });
+    onTestFinished(() => b.stop());
     const { f, port } = await balancing([a.endpoint, b.endpoint]);
 
     // 16 transfers of 4 MiB, each paused after 256 KiB: all in flight, spread over both upstreams.
