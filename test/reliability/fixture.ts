@@ -258,3 +258,15 @@ export function recordResource<S, T>(state: State, ptr: ResourcePointer<S>, pick
   });
   return { seen, stop: () => subscription.unsubscribe() };
 }
+
+/**
+ * `promise`, or a failure after `timeoutMs` that says what was awaited and how things stood (`detail`):
+ * for steps whose hang would otherwise surface only as the test's own timeout, with no clue.
+ */
+export function within<T>(promise: Promise<T>, timeoutMs: number, what: string, detail: () => unknown = () => ''): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; ${JSON.stringify(detail())}`)), timeoutMs);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}

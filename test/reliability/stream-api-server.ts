@@ -81,6 +81,8 @@ export interface Transfer {
   /** Reading again after a pause. */
   resume(): void;
   readonly done: Promise<TransferResult>;
+  /** Where it stands now (for failure messages). */
+  progress(): { upstream: string | undefined; received: number; ended: boolean };
 }
 
 /**
@@ -94,12 +96,15 @@ export function startTransfer(port: number, id: number, bytes: number, pauseAfte
   let onAnswered: (name: string) => void = () => undefined;
   let onPaused: () => void = () => undefined;
   let response: IncomingMessage | undefined;
+  let ended = false;
   const answered = new Promise<string>((resolve) => (onAnswered = resolve));
   const paused = new Promise<void>((resolve) => (onPaused = resolve));
   const done = new Promise<TransferResult>((resolve) => {
     let error: string | undefined;
-    const finish = (): void =>
+    const finish = (): void => {
+      ended = true;
       resolve({ upstream, complete: verifier.complete, received: verifier.received, corruption: verifier.error, error });
+    };
     const req = request({ host: '127.0.0.1', port, path: `/stream/${id}/${bytes}`, agent: false, rejectUnauthorized: false, servername: 'localhost' }, (res) => {
       response = res;
       upstream = String(res.headers['x-upstream']);
@@ -122,5 +127,5 @@ export function startTransfer(port: number, id: number, bytes: number, pauseAfte
     });
     req.end();
   });
-  return { answered, paused, resume: () => response?.resume(), done };
+  return { answered, paused, resume: () => response?.resume(), done, progress: () => ({ upstream, received: verifier.received, ended }) };
 }
