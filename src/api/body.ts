@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { parseDocument as parseYamlDocument } from 'yaml';
 import { duplicateKeys } from '../config/yaml-documents.js';
+import { excessiveYamlNesting, MAX_YAML_NESTING } from '../util/yaml-depth.js';
 import { API_CODES, badRequest, HttpError } from './http-errors.js';
 
 /** Largest request body accepted by default: machine configs are tens of kilobytes. */
@@ -48,6 +49,11 @@ export function parseDocument(text: string, contentType: string | undefined): un
     } catch (err) {
       throw badRequest(`malformed JSON: ${(err as Error).message}`);
     }
+  }
+  // Nesting the parser's recursion cannot take would abort the process, not throw: refuse it unparsed.
+  const deep = excessiveYamlNesting(text);
+  if (deep !== undefined) {
+    throw badRequest(`malformed YAML or JSON: nested more than ${MAX_YAML_NESTING} levels deep (line ${deep.line}, column ${deep.column})`);
   }
   let doc;
   try {
