@@ -4,9 +4,13 @@
  * the machine does not land on one contender only.
  */
 import type { Contender, ContenderId } from './contenders.js';
-import type { GeneratorOps, Target } from './load-generator.js';
+import type { GeneratorOps } from './load-generator.js';
 import type { WorkerProcess } from './lib/ipc.js';
 import { median, sleep } from './lib/stats.js';
+import type { UpstreamOps } from './upstream-server.js';
+
+/** Where the data-path upstream listens (the proxies listen on 127.0.0.1). */
+export const UPSTREAM_HOST = '127.0.0.2';
 
 /** Sizes and durations of the data-path workload. */
 export interface DataPathParams {
@@ -46,7 +50,8 @@ export interface DataPathResult {
   median?: DataPathSample & { perIdleConnectionBytes?: number };
 }
 
-async function runOne(contender: Contender, upstream: Target, generator: WorkerProcess<GeneratorOps>, p: DataPathParams): Promise<DataPathSample> {
+async function runOne(contender: Contender, upstreams: WorkerProcess<UpstreamOps>, generator: WorkerProcess<GeneratorOps>, p: DataPathParams): Promise<DataPathSample> {
+  const upstream = { host: UPSTREAM_HOST, ...(await upstreams.call('start', { host: UPSTREAM_HOST })) };
   const running = await contender.start(upstream);
   try {
     const target = running.target;
@@ -100,7 +105,7 @@ function medianOf(samples: DataPathSample[]): NonNullable<DataPathResult['median
 /** Run every available contender `params.runs` times; medians per contender. */
 export async function runDataPath(
   contenders: readonly Contender[],
-  upstream: Target,
+  upstreams: WorkerProcess<UpstreamOps>,
   generator: WorkerProcess<GeneratorOps>,
   params: DataPathParams,
   log: (line: string) => void,
@@ -111,7 +116,7 @@ export async function runDataPath(
     const order = live.map((_, i) => live[(i + run) % live.length] as Contender);
     for (const contender of order) {
       const started = performance.now();
-      const sample = await runOne(contender, upstream, generator, params);
+      const sample = await runOne(contender, upstreams, generator, params);
       (results.find((r) => r.id === contender.id) as DataPathResult).samples.push(sample);
       log(`  run ${run + 1}/${params.runs} ${contender.label.padEnd(9)} ${describe(sample)} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
     }

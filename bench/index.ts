@@ -59,8 +59,7 @@ try {
   let dataPath: BenchResults['dataPath'] = [];
   if (!skip.has('datapath')) {
     log(`data path (${dataPathParams.runs} run${dataPathParams.runs > 1 ? 's' : ''}, contenders interleaved):`);
-    const upstream = { host: '127.0.0.2', ...(await upstreamWorker.call('start', { host: '127.0.0.2' })) };
-    dataPath = await runDataPath(contenders, upstream, generator, dataPathParams, log);
+    dataPath = await runDataPath(contenders, upstreamWorker, generator, dataPathParams, log);
   }
   let controlPlane: BenchResults['controlPlane'];
   if (!skip.has('controlplane')) {

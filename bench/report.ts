@@ -168,6 +168,6 @@ export function writeResults(dir: string, r: BenchResults): void {
   const notesPath = path.join(dir, '..', 'DATA-PATH-WORK.md');
   const notes = existsSync(notesPath) ? `\n${readFileSync(notesPath, 'utf8')}` : '';
   writeFileSync(path.join(dir, 'latest.md'), markdown(r) + notes);
-  const subtitle = `${r.date.slice(0, 10)} · ${r.machine.cores} × ${r.machine.cpu} · Node ${r.machine.node} · ${r.versions.HAProxy ?? ''} · median of ${r.params.dataPath.runs} runs`;
+  const subtitle = `${r.date.slice(0, 10)} · ${r.machine.cores} × ${r.machine.cpu} · Node ${r.machine.node} · HAProxy ${r.versions.HAProxy ?? '?'} · median of ${r.params.dataPath.runs} runs`;
   writeFileSync(path.join(dir, 'latest.svg'), ratioChart(chartRows(r.dataPath), 'kubeprism data path vs HAProxy (TCP mode)', subtitle));
 }

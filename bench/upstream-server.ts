@@ -43,8 +43,11 @@ function onConnection(socket: Socket): void {
 }
 
 serveOps<UpstreamOps>({
+  // A fresh port each time: connections closed in earlier runs leave TIME_WAIT entries on the old
+  // address, and tens of thousands of them make every connect() toward it search for a free port.
   start: ({ host }) =>
     new Promise((resolve, reject) => {
+      server?.close();
       server = createServer({ noDelay: true }, onConnection);
       server.once('error', reject);
       server.listen({ host, port: 0, backlog: 4096 }, () => resolve({ port: (server?.address() as AddressInfo).port }));
