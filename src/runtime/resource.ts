@@ -78,6 +78,21 @@ export function normalizeFinalizers(finalizers: readonly string[]): string[] {
   return [...new Set(finalizers)].sort();
 }
 
+/** Deeper than any spec needs to nest; stored values are copied and frozen recursively, which must not overflow. */
+export const MAX_SPEC_DEPTH = 256;
+
+/** Whether arrays and objects in `value` nest more than `limit` levels deep (checked without recursion). */
+export function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const pending: Array<[unknown, number]> = [[value, 0]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [v, depth] = next;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth >= limit) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) pending.push([child, depth + 1]);
+  }
+  return false;
+}
+
 /** Deep copy then deep freeze, so neither the caller's object nor later reads can change stored state. */
 export function frozenCopy<T>(value: T): T {
   return freeze(structuredClone(value), true);

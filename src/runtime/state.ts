@@ -6,7 +6,7 @@ import { ConflictError, hasCode, NotFoundError, ValidationError, type FieldIssue
 import { InMemoryCore, type InMemoryCoreOptions } from './memory-core.js';
 import type { ResourceQuery } from './query.js';
 import { TypeRegistry } from './registry.js';
-import type { NewResource, Resource, ResourceKind, ResourcePointer, TypedKind } from './resource.js';
+import { MAX_SPEC_DEPTH, nestsDeeperThan, type NewResource, type Resource, type ResourceKind, type ResourcePointer, type TypedKind } from './resource.js';
 
 /** What a `modify` callback may change: the spec, labels and annotations, as an immer draft. */
 export interface ModifyDraft<S> {
@@ -97,6 +97,13 @@ export class State implements CoreState {
         }
       }
     }
+    // Checked first and without recursion: a spec nested thousands deep would overflow the stack in the
+    // schema, the copy or the freeze, a RangeError no caller expects, instead of a validation error.
+    if (nestsDeeperThan(res.spec, MAX_SPEC_DEPTH)) {
+      const where = `${res.metadata.namespace}/${res.metadata.type}/${res.metadata.id}`;
+      const issue = { path: 'spec', message: `nested more than ${MAX_SPEC_DEPTH} levels deep` };
+      throw new ValidationError(`invalid ${where}: ${issue.path}: ${issue.message}`, [...issues, issue]);
+    }
     const parsed = def.schema.safeParse(res.spec);
     if (!parsed.success) {
       for (const issue of parsed.error.issues) {
@@ -174,9 +181,18 @@ export class State implements CoreState {
         labels: { ...current?.metadata.labels },
         annotations: { ...current?.metadata.annotations },
       };
-      const next = produce(base, (draft) => {
-        mutate(draft as ModifyDraft<S>);
-      });
+      let next: typeof base;
+      try {
+        next = produce(base, (draft) => {
+          mutate(draft as ModifyDraft<S>);
+        });
+      } catch (err) {
+        // immer freezes what the callback assigned, recursively: absurdly deep data overflows the stack there.
+        if (!(err instanceof RangeError)) throw err;
+        const where = `${ptr.namespace}/${ptr.type}/${ptr.id}`;
+        const issue = { path: 'spec', message: `cannot be stored: ${err.message} (nested too deeply?)` };
+        throw new ValidationError(`invalid ${where}: ${issue.path}: ${issue.message}`, [issue]);
+      }
       try {
         if (!current) {
           const { namespace, type, id } = ptr;

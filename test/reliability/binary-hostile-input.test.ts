@@ -62,6 +62,18 @@ describe('reliability: deeply nested YAML against the kubeprism binary', () => {
     }
   });
 
+  it('well-formed JSON nested 100,000 deep in member fields is refused with 400 naming the fields, and the agent lives', async () => {
+    const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+    for (const body of [`{"spec": ${deep}}`, `{"spec": {"nodeId": ${deep}, "hostname": "h", "machineType": "worker", "addresses": ${deep}}}`]) {
+      const res = await call(base, 'PUT', '/v1/resources/members/deep-json', body, 'application/json');
+      expect(res.status, res.text.slice(0, 300)).toBe(400);
+      await alive();
+    }
+    // And the store still takes a good member.
+    const ok = await call(base, 'PUT', '/v1/resources/members/after-deep', JSON.stringify({ spec: { nodeId: 'n', hostname: 'h', machineType: 'worker', addresses: ['127.0.0.250'] } }));
+    expect(ok.status, ok.text).toBe(201);
+  });
+
   // BUG (reported, src/config/yaml-documents.ts): machine configs are parsed without a nesting bound, so
   // the same two bodies through PUT /v1/config (or a config file that nests this deep) abort the agent.
   // Suggested fix: refuse text that `excessiveYamlNesting` (src/util/yaml-depth.ts) flags before
