@@ -1,4 +1,5 @@
 import { LineCounter, isNode, isScalar, parseAllDocuments, visit, type Document, type Node } from 'yaml';
+import { excessiveYamlNesting, MAX_YAML_NESTING } from '../util/yaml-depth.js';
 import type { RawIssue, SourcePosition } from './issues.js';
 
 /** YAML text read into plain JSON-compatible documents, with a way back to where each path was written. */
@@ -52,6 +53,13 @@ export function readYamlDocuments(text: string): YamlDocuments {
     const { line, col } = lineCounter.linePos(offset);
     return { line, column: col };
   };
+
+  // Nesting the parser's recursion cannot take aborts the process instead of throwing: refuse it unparsed.
+  const deep = excessiveYamlNesting(text);
+  if (deep !== undefined) {
+    const message = `not valid YAML: nested more than ${MAX_YAML_NESTING} levels deep`;
+    return { documents, issues: [{ path: '', message, position: deep }], locate: () => undefined };
+  }
 
   let parsed: Document.Parsed[];
   try {

@@ -207,4 +207,11 @@ describe('parseMachineConfig: more ways to be wrong', () => {
     const text = `${worker}    features:\n        kubePrism:\n            port: 6443\n${endpoint}`;
     expect(parseMachineConfig(text).view.kubePrism.port).toBe(6443); // a worker runs no API server
   });
+
+  it('refuses text nested deeper than the parser can take, before parsing it (it would abort the process)', () => {
+    for (const nested of ['['.repeat(5_000), `${'{a: '.repeat(3_000)}1${'}'.repeat(3_000)}`, `${worker}    x:\n${Array.from({ length: 150 }, (_, i) => `${' '.repeat(6 + 2 * i)}k${i}:\n`).join('')}`]) {
+      const err = invalid(() => parseMachineConfig(nested));
+      expect(err.issues).toEqual([{ path: '', message: expect.stringMatching(/^not valid YAML: nested more than 100 levels deep \(line \d+, column \d+\)$/) }]);
+    }
+  });
 });
