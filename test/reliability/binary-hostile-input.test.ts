@@ -74,14 +74,12 @@ describe('reliability: deeply nested YAML against the kubeprism binary', () => {
     expect(ok.status, ok.text).toBe(201);
   });
 
-  // BUG (reported, src/config/yaml-documents.ts): machine configs are parsed without a nesting bound, so
-  // the same two bodies through PUT /v1/config (or a config file that nests this deep) abort the agent.
-  // Suggested fix: refuse text that `excessiveYamlNesting` (src/util/yaml-depth.ts) flags before
-  // `parseAllDocuments`, as an issue at path "" with its line and column. Flip to `it` once fixed.
-  it.fails('machine configs nested thousands deep are refused with 400, and the agent lives (BUG: it aborts)', async () => {
+  // Machine configs go through src/config's reader, guarded the same way since 151e07a (they used to abort it too).
+  it('machine configs nested thousands deep are refused with 400, and the agent lives', async () => {
     for (const [what, nested] of DEEP) {
       const res = await call(base, 'PUT', '/v1/config', nested, 'application/yaml').catch((err: unknown) => ({ status: 0, text: String(err) }));
       expect(res.status, `${what}: ${res.text.slice(0, 200)}`).toBe(400);
+      expect(res.text, what).toMatch(/"path":"","message":"not valid YAML: nested more than 100 levels deep \(line \d+, column \d+\)"/);
       await alive();
     }
   });
