@@ -8,6 +8,7 @@ import type { LoadBalancerSnapshot, UpstreamSnapshot } from './snapshot.js';
 import { formatAddress } from './address.js';
 import { SocketUpstream, type CheckSettings } from './socket-upstream.js';
 import { TcpProxy } from './tcp-proxy.js';
+import { shouldCloseConnections } from './score.js';
 import { UpstreamList, type UpstreamChange } from './upstream-list.js';
 
 /** What a {@link LoadBalancer} is built with; all optional. */
@@ -177,13 +178,16 @@ export class LoadBalancer {
   }
 
   /**
-   * Connections to an upstream that is failing (score < 0) or was removed are closed so their clients
+   * Connections to an upstream that is failing (see `shouldCloseConnections`) or was removed are closed so their clients
    * reconnect elsewhere, but only while a healthy alternative exists: with none, a half-working
    * upstream beats no upstream. Not-yet-checked upstreams (score 0) are left alone.
    */
   private enforceCloseOnDown(): void {
     if (!this.options.closeConnectionsOnDown || !this.list.anyHealthy()) return;
-    this.proxy.closeConnections((u) => (this.list.state(u)?.score ?? -1) < 0, 'upstream down or removed');
+    this.proxy.closeConnections((u) => {
+      const state = this.list.state(u);
+      return state === undefined || shouldCloseConnections(state);
+    }, 'upstream down or removed');
   }
 
   private notify(): void {

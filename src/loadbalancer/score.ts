@@ -10,6 +10,8 @@ export interface ScoreState {
   latencyMs?: number;
   /** Why the last check or dial failed; cleared by a success. */
   lastError?: string;
+  /** The last failure was a check that ran out of time (ambiguous on a busy machine), not a refusal or an error. */
+  timedOut?: boolean;
   /** Best of the consecutive slower tiers measured since the last tier change, and how many. */
   pendingTier: number;
   pendingCount: number;
@@ -32,6 +34,7 @@ export function initialScore(): ScoreState {
 export function recordSuccess(s: ScoreState, latencyMs: number, rules: ScoreRules): void {
   s.score = Math.min(rules.maxScore, Math.max(s.score, 0) + 1);
   delete s.lastError;
+  delete s.timedOut;
   s.latencyMs = latencyMs;
   const measured = latencyTier(latencyMs);
   if (measured <= s.tier) {
@@ -54,8 +57,20 @@ export function recordSuccess(s: ScoreState, latencyMs: number, rules: ScoreRule
  * A check or dial failed: the upstream is unusable at once (score ≤ -1), so a broken server stops
  * getting connections within one interval; the depth of the streak orders upstreams in panic mode.
  */
-export function recordFailure(s: ScoreState, reason: string, rules: ScoreRules): void {
+export function recordFailure(s: ScoreState, reason: string, rules: ScoreRules, timedOut = false): void {
   s.score = Math.max(rules.minScore, Math.min(s.score, 0) - 1);
   s.lastError = reason;
+  if (timedOut) s.timedOut = true;
+  else delete s.timedOut;
   s.pendingCount = 0;
+}
+
+/**
+ * Whether connections already open to an upstream should be closed (so clients move elsewhere): after
+ * a definite failure (refused, reset, 5xx, TLS error), or after two failures in a row. A single check
+ * that ran out of time is not enough: on a busy node that is often the node, not the server, and
+ * closing every watch on it would hurt more than waiting one interval.
+ */
+export function shouldCloseConnections(s: { score: number; timedOut?: boolean }): boolean {
+  return s.score <= -2 || (s.score < 0 && s.timedOut !== true);
 }

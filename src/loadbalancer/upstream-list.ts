@@ -185,6 +185,7 @@ export class UpstreamList<B extends Backend> {
     const start = this.clock.now();
     const { timeoutMs } = this.timing;
     let settled = false;
+    let timedOut = false;
     const finish = (error: string | undefined): void => {
       if (settled) return;
       settled = true;
@@ -192,13 +193,14 @@ export class UpstreamList<B extends Backend> {
       if (n.inFlight === controller) n.inFlight = undefined;
       if (this.stopped || n.removed) return;
       const latencyMs = this.clock.now() - start;
-      this.apply(n, () => (error === undefined ? recordSuccess(n, latencyMs, this.rules) : recordFailure(n, error, this.rules)));
+      this.apply(n, () => (error === undefined ? recordSuccess(n, latencyMs, this.rules) : recordFailure(n, error, this.rules, timedOut)));
       this.onCheck?.(n.backend, error === undefined ? { ok: true, latencyMs } : { ok: false, latencyMs, error });
       // Start-to-start spacing, so a slow check does not stretch the interval.
       this.schedule(n, this.nextDelay(latencyMs));
     };
     const timeout = this.clock.setTimeout(() => {
       const message = `health check timed out after ${timeoutMs} ms`;
+      timedOut = true;
       controller.abort(new TimeoutError(message));
       finish(message);
     }, timeoutMs);
@@ -260,5 +262,6 @@ function stateOf<B>(n: Node<B>): UpstreamState {
   const state: UpstreamState = { score: n.score, healthy: n.score > 0, tier: n.tier, active: n.active };
   if (n.latencyMs !== undefined) state.latencyMs = n.latencyMs;
   if (n.lastError !== undefined) state.lastError = n.lastError;
+  if (n.timedOut === true) state.timedOut = true;
   return state;
 }

@@ -55,6 +55,8 @@ export interface UpstreamState {
   latencyMs?: number;
   /** Why the last check or dial failed; cleared by a successful check. */
   lastError?: string;
+  /** The last failure was a check timeout rather than a definite error. */
+  timedOut?: boolean;
   /** Connections handed out by `acquire` and not yet released. */
   active: number;
 }

@@ -58,6 +58,42 @@ describe('failover', () => {
     for (let i = 0; i < 5; i++) expect(await whoAnswers('127.0.0.1', port)).toBe('b');
   });
 
+  it('one timed-out check keeps the connections to an upstream; a second one in a row closes them', async () => {
+    const hole = await startApi('hole', 2);
+    const b = await startApi('b', 3);
+    const lb = startLb({ healthCheck: { timeoutMs: 150 } });
+    lb.setUpstreams([hole.endpoint]);
+    const port = await lbPort(lb);
+    const [held] = await holdConnections(port, 1); // on the hole: the only upstream
+    let ended = false;
+    held!.once('close', () => (ended = true));
+    lb.setUpstreams([hole.endpoint, b.endpoint]);
+    await allHealthy(lb, 2);
+    const closed = waitForEvent(held!, 'close', 'the held connection closed after the second timeout', undefined, 10_000);
+    hole.blackHole = true;
+    await waitForUpstream(lb, addressOf(hole), (u) => u.score === -1, 'the first timed-out check');
+    await waitForUpstream(lb, addressOf(hole), (u) => u.score === -2, 'the second timed-out check');
+    // A whole check interval and timeout passed between the two: a close at the first would have shown.
+    expect(ended).toBe(false);
+    await closed;
+  });
+
+  it('a definite failure (readyz 500) closes the connections at the first failed check', async () => {
+    const sick = await startApi('sick', 2);
+    const b = await startApi('b', 3);
+    const lb = startLb();
+    lb.setUpstreams([sick.endpoint]);
+    const port = await lbPort(lb);
+    const [held] = await holdConnections(port, 1);
+    lb.setUpstreams([sick.endpoint, b.endpoint]);
+    await allHealthy(lb, 2);
+    const closed = waitForEvent(held!, 'close', 'the held connection closed');
+    sick.readyzStatus = 500;
+    await waitForUpstream(lb, addressOf(sick), (u) => u.score === -1, 'the first failed check');
+    await closed;
+    expect(lb.snapshot().upstreams.find((u) => u.address === addressOf(sick))?.score).toBe(-1);
+  });
+
   it('panic mode: with every upstream unhealthy, all are still tried', async () => {
     const a = await startApi('a', 2, { readyzStatus: 500 });
     const b = await startApi('b', 3, { readyzStatus: 500 });

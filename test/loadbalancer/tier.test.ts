@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { latencyTier, tierLabel, TIER_BOUNDS_MS, WORST_TIER } from '../../src/loadbalancer/tier.js';
+import { shouldCloseConnections } from '../../src/loadbalancer/score.js';
 
 // Tiers: <100 µs, <1 ms, <10 ms, <100 ms, <1 s, and everything slower. Bounds are exclusive.
 describe('latencyTier', () => {
@@ -41,5 +42,18 @@ describe('latencyTier', () => {
     [5, '>=1s'],
   ])('tier %s is labelled %s', (tier, label) => {
     expect(tierLabel(tier)).toBe(label);
+  });
+});
+
+describe('shouldCloseConnections', () => {
+  it.each([
+    [{ score: 3 }, false],
+    [{ score: 0 }, false], // not checked yet
+    [{ score: -1 }, true], // refused, reset, 5xx: definite
+    [{ score: -1, timedOut: true }, false], // one slow check on a busy node: wait for the next
+    [{ score: -2, timedOut: true }, true], // two in a row
+    [{ score: -5 }, true],
+  ])('%o → %s', (state, expected) => {
+    expect(shouldCloseConnections(state)).toBe(expected);
   });
 });
