@@ -23,6 +23,8 @@ describe('LoadBalancerMetrics', () => {
     const port = await lbPort(lb);
     await allHealthy(lb, 2);
     await whoAnswers('127.0.0.1', port);
+    // Its connection closes a moment after the answer: until then the limit would refuse `held`.
+    await waitForSnapshot(lb, (s) => s.connections.active === 0, 'the first connection closed');
     const held = await connectTo('127.0.0.1', port); // fills the limit of 1…
     held.on('error', () => undefined);
     const refused = await connectTo('127.0.0.1', port); // …so this one is refused
