@@ -25,10 +25,21 @@ export interface Connection<U> {
   lastRead: number;
   /** Upstream reads stopped until the client takes the last chunk (still pointing into readBuffer). */
   waitingForClient: boolean;
+  /**
+   * What the client has sent while its upstream has answered nothing (see `replay.ts`); undefined once
+   * the upstream answered or ended, past the replay limit, or with the retry disabled: then never retried.
+   */
+  replay: Buffer[] | undefined;
+  /** Bytes in `replay`. */
+  replayBytes: number;
+  /** The client half-closed before the upstream answered: a replay ends the new upstream too. */
+  replayEnded: boolean;
+  /** When the upstream's silence after the client spoke counts as a failure (performance.now() time). */
+  answerDeadline: number;
 }
 
-/** A fresh connection record for an accepted client socket. */
-export function newConnection<U>(client: Socket): Connection<U> {
+/** A fresh connection record for an accepted client socket; `retry` keeps the client's bytes for a replay. */
+export function newConnection<U>(client: Socket, retry: boolean): Connection<U> {
   return {
     client,
     upstream: undefined,
@@ -45,6 +56,10 @@ export function newConnection<U>(client: Socket): Connection<U> {
     readBuffer: undefined,
     lastRead: 0,
     waitingForClient: false,
+    replay: retry ? [] : undefined,
+    replayBytes: 0,
+    replayEnded: false,
+    answerDeadline: 0,
   };
 }
 
@@ -78,6 +93,7 @@ export function upstreamReader<U>(conn: Connection<U>, pool: ReadBufferPool): { 
       return conn.readBuffer as Buffer;
     },
     callback: (bytes, buffer) => {
+      if (conn.replay !== undefined) dropReplay(conn); // the upstream answered: the client now depends on it
       conn.lastRead = bytes;
       const client = conn.client;
       if (client.destroyed) return false;
@@ -89,18 +105,42 @@ export function upstreamReader<U>(conn: Connection<U>, pool: ReadBufferPool): { 
   };
 }
 /**
- * Relay an established connection. Upstream → client goes through {@link upstreamReader}. Client → upstream: each chunk is written as it comes, and the client is paused
- * while the upstream's buffer is over its high-water mark. Each end is forwarded (half-close).
+ * The client → upstream direction, set up once per client: each chunk is written to the current upstream
+ * as it comes (kept for a replay while the upstream has not answered), and the client is paused while
+ * that upstream's buffer is over its high-water mark. The client's end goes to the current upstream.
+ * The client stays paused (as accepted) until the first upstream connects (`relayUpstream`).
  */
-export function startRelay<U>(conn: Connection<U>, upstream: Socket): void {
+export function relayClient<U>(conn: Connection<U>, keep: (conn: Connection<U>, chunk: Buffer) => void): void {
   const { client } = conn;
   client.on('data', (chunk: Buffer) => {
-    if (!upstream.write(chunk)) client.pause();
+    // After the upstream's first byte this is the only extra work: one check.
+    if (conn.replay !== undefined) keep(conn, chunk);
+    if (conn.upstream?.write(chunk) === false) client.pause();
   });
+  client.once('end', () => {
+    if (conn.replay !== undefined) conn.replayEnded = true;
+    conn.upstream?.end();
+  });
+}
+
+/**
+ * Relay between the client and a newly connected upstream (the first, or the next one after a retry).
+ * Upstream → client goes through {@link upstreamReader}; the upstream's end is forwarded (half-close).
+ */
+export function relayUpstream<U>(conn: Connection<U>, upstream: Socket): void {
+  const { client } = conn;
   upstream.on('drain', () => client.resume());
-  client.once('end', () => upstream.end());
-  upstream.once('end', () => client.end());
+  upstream.once('end', () => {
+    if (conn.replay !== undefined) dropReplay(conn); // an end is an answer the client will see
+    client.end();
+  });
   client.resume(); // accepted paused: nothing was read before an upstream was there
+}
+
+/** Forget the kept client bytes: the connection is never retried again. */
+export function dropReplay<U>(conn: Connection<U>): void {
+  conn.replay = undefined;
+  conn.replayBytes = 0;
 }
 
 /**

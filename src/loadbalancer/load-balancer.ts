@@ -7,7 +7,7 @@ import { parseLoadBalancerOptions, parseUpstreamEndpoints, type LoadBalancerOpti
 import type { LoadBalancerSnapshot, UpstreamSnapshot } from './snapshot.js';
 import { formatAddress } from './address.js';
 import { SocketUpstream, type CheckSettings } from './socket-upstream.js';
-import { TcpProxy } from './tcp-proxy.js';
+import { TcpProxy, type TcpProxyOptions } from './tcp-proxy.js';
 import { shouldCloseConnections } from './score.js';
 import { UpstreamList, type UpstreamChange } from './upstream-list.js';
 
@@ -133,6 +133,7 @@ export class LoadBalancer {
         refused: this.proxy.refused,
         failed: this.proxy.failed,
         stalled: this.proxy.stalled,
+        retried: this.proxy.retried,
         bufferedBytes: this.proxy.bufferedBytes(),
       },
     };
@@ -159,9 +160,9 @@ export class LoadBalancer {
     this.logger.info('closed');
   }
 
-  private proxyOptions(): { maxConnections: number; stallTimeoutMs: number; dialTimeoutMs: number } {
-    const { maxConnections, stallTimeoutMs, dialTimeoutMs } = this.options;
-    return { maxConnections, stallTimeoutMs, dialTimeoutMs };
+  private proxyOptions(): TcpProxyOptions {
+    const { maxConnections, stallTimeoutMs, dialTimeoutMs, firstByteTimeoutMs } = this.options;
+    return { maxConnections, stallTimeoutMs, dialTimeoutMs, firstByteTimeoutMs };
   }
 
   private onUpstreamChange(change: UpstreamChange<SocketUpstream>): void {

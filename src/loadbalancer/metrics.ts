@@ -57,7 +57,7 @@ export class LoadBalancerMetrics {
     perUpstream('counter', 'upstream_connections_total', 'Proxied connections established.', field('totalConnections'));
     perUpstream('counter', 'upstream_received_bytes_total', 'Bytes received from the upstream.', field('bytesIn'));
     perUpstream('counter', 'upstream_sent_bytes_total', 'Bytes sent to the upstream.', field('bytesOut'));
-    perUpstream('counter', 'upstream_dial_failures_total', 'Dials to the upstream that failed.', field('dialFailures'));
+    perUpstream('counter', 'upstream_dial_failures_total', 'Dials to the upstream that failed, and connections it left unanswered.', field('dialFailures'));
 
     const global = (kind: 'gauge' | 'counter', name: string, help: string, value: (s: LoadBalancerSnapshot) => number): void => {
       const Metric = kind === 'gauge' ? Gauge : Counter;
@@ -81,6 +81,7 @@ export class LoadBalancerMetrics {
     global('counter', 'connections_refused_total', 'Client connections refused over the connection limit.', (s) => s.connections.refused);
     global('counter', 'connections_failed_total', 'Client connections given up because no upstream was reachable.', (s) => s.connections.failed);
     global('counter', 'connections_stalled_total', 'Connections closed because the upstream stopped taking data.', (s) => s.connections.stalled);
+    global('counter', 'connections_retried_total', 'Connections moved to another upstream before their first answer (silent, down or removed).', (s) => s.connections.retried);
 
     this.checkDuration = new Histogram({
       name: p + 'upstream_check_duration_seconds',

@@ -49,6 +49,16 @@ export const loadBalancerOptionsSchema = z
     stallTimeoutMs: int(100, 3_600_000).default(30_000),
     /** Bound on one dial; a dial that takes longer fails over to the next candidate. */
     dialTimeoutMs: int(1, 600_000).default(3_000),
+    /**
+     * A connection whose client has sent bytes but whose upstream has answered nothing for this long is
+     * moved to the next upstream (the bytes replayed) and the silent one marked down; 0 disables. For
+     * TLS, the Kubernetes API's only protocol, the answer is the ServerHello: one round trip plus ~1 ms of
+     * handshake CPU, so even a loaded API server answers in well under a second, and one slower than
+     * that is in the worst latency tier anyway. A false alarm costs little: the connection still goes
+     * through (elsewhere, or stays put when no other upstream is left), and the server is back at its
+     * next good check. Plain-TCP upstreams that may stay silent after the client speaks want 0.
+     */
+    firstByteTimeoutMs: int(0, 600_000).default(1_000),
     /** How long `close()` lets existing connections finish before destroying them. */
     drainTimeoutMs: int(0, 3_600_000).default(10_000),
   })

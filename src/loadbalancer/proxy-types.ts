@@ -19,7 +19,8 @@ export interface ProxyUpstream {
 export interface UpstreamPicker<U> {
   acquire(exclude: ReadonlySet<U>): U | undefined;
   release(upstream: U): void;
-  down(upstream: U, reason: string): void;
+  /** `timedOut`: an ambiguous failure (no answer in time), as opposed to a refusal or an error. */
+  down(upstream: U, reason: string, timedOut?: boolean): void;
 }
 
 /** Limits and timeouts of the data path. */
@@ -27,5 +28,7 @@ export interface TcpProxyOptions {
   maxConnections: number;
   stallTimeoutMs: number;
   dialTimeoutMs: number;
+  /** Silence of an upstream after the client spoke that moves the connection elsewhere; 0 disables. */
+  firstByteTimeoutMs: number;
   keepAliveMs?: number;
 }

@@ -24,7 +24,10 @@ export interface UpstreamSnapshot {
   bytesIn: number;
   /** Bytes sent to the upstream. */
   bytesOut: number;
-  /** Dials that failed (each one marked the upstream down and moved on to the next candidate). */
+  /**
+   * Dials that failed, and connections it left unanswered for `firstByteTimeoutMs` (each one marked it
+   * down and moved on to the next candidate).
+   */
   dialFailures: number;
 }
 
@@ -43,6 +46,8 @@ export interface LoadBalancerSnapshot {
     failed: number;
     /** Closed because their upstream stopped taking data. */
     stalled: number;
+    /** Moved to another upstream before their first answer (it stayed silent, went down or was removed). */
+    retried: number;
     /** Bytes held in the proxy's stream buffers right now. */
     bufferedBytes: number;
   };

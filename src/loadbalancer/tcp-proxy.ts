@@ -1,9 +1,10 @@
 import { connect, type Socket } from 'node:net';
 import type { Logger } from '../runtime/logger.js';
 import { formatAddress } from './address.js';
-import { findStalled, flushed, newConnection, releaseReadBuffer, startRelay, upstreamReader, type Connection } from './connection.js';
+import { ConnectionBook } from './connection-book.js';
+import { dropReplay, findStalled, flushed, newConnection, relayClient, relayUpstream, releaseReadBuffer, upstreamReader, type Connection } from './connection.js';
 import { describeError, NoUpstreamsError } from './errors.js';
-import { ReadBufferPool } from './read-buffers.js';
+import { findUnanswered, keepForReplay, replayTo } from './replay.js';
 import type { ProxyUpstream, TcpProxyOptions, UpstreamPicker } from './proxy-types.js';
 
 export type { ProxyUpstream, TcpProxyOptions, UpstreamPicker, UpstreamStats } from './proxy-types.js';
@@ -11,30 +12,37 @@ export type { ProxyUpstream, TcpProxyOptions, UpstreamPicker, UpstreamStats } fr
 const NONE: ReadonlySet<never> = new Set();
 
 /**
- * The TCP pass-through: for each client, dial candidates in the picker's order until one answers, then
+ * The TCP pass-through: for each client, dial candidates in the picker's order until one connects, then
  * relay both ways with backpressure (a slow reader pauses its writer) and half-close forwarded (see
- * `startRelay`). No timer per connection or chunk: one sweep finds stalls, another expired dials.
+ * `relayClient`). Until the upstream's first byte, the client's bytes are kept (`replay.ts`): an
+ * upstream silent for `firstByteTimeoutMs` after the client spoke is treated like a failed dial and the
+ * connection moves to the next candidate, replayed. The client has seen nothing from the upstream, so
+ * nothing happened there that it knows of: for TLS, no ServerHello means no request reached a server
+ * (TLS 1.3 early data aside, which Go's TLS, the API server's, never accepts).
+ * No timer per connection or chunk: one sweep finds stalls, another expired dials and silent upstreams.
  */
-export class TcpProxy<U extends ProxyUpstream> {
+export class TcpProxy<U extends ProxyUpstream> extends ConnectionBook<U> {
   /** Connections refused because the limit was reached. */
   refused = 0;
   /** Client connections given up because no upstream could be reached. */
   failed = 0;
   /** Connections closed because the upstream stopped taking data. */
   stalled = 0;
-  private readonly connections = new Set<Connection<U>>();
-  private readonly groups = new Map<U, Set<Connection<U>>>();
+  /** Connections moved to another upstream before their first answer (silent, down or removed). */
+  retried = 0;
   private readonly dialing = new Set<Connection<U>>();
+  /** Connections whose client spoke and whose upstream has not answered yet (pruned by the sweep). */
+  private readonly unanswered = new Set<Connection<U>>();
   private sweepTimer: NodeJS.Timeout | undefined;
-  private dialTimer: NodeJS.Timeout | undefined;
-  private emptyWaiters: Array<() => void> = [];
-  private readonly buffers = new ReadBufferPool();
+  private deadlineTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly picker: UpstreamPicker<U>,
+    picker: UpstreamPicker<U>,
     private options: TcpProxyOptions,
-    private readonly logger: Logger,
-  ) {}
+    logger: Logger,
+  ) {
+    super(picker, logger);
+  }
 
   /** Change limits and timeouts; they apply to new dials and the next sweeps. */
   setOptions(options: TcpProxyOptions): void {
@@ -44,10 +52,10 @@ export class TcpProxy<U extends ProxyUpstream> {
       this.sweepTimer = undefined;
       this.armSweep();
     }
-    if (this.dialTimer) {
-      clearInterval(this.dialTimer);
-      this.dialTimer = undefined;
-      this.armDialSweep();
+    if (this.deadlineTimer) {
+      clearInterval(this.deadlineTimer);
+      this.deadlineTimer = undefined;
+      this.armDeadlineSweep();
     }
   }
 
@@ -62,81 +70,48 @@ export class TcpProxy<U extends ProxyUpstream> {
       }
       return;
     }
-    const conn = newConnection<U>(client);
+    const conn = newConnection<U>(client, this.options.firstByteTimeoutMs > 0);
     this.connections.add(conn);
     client.on('error', (err) => this.onSocketError(conn, err));
     client.on('close', (hadError) => this.onClose(conn, client, hadError));
+    relayClient(conn, this.keep);
     this.dial(conn);
   }
 
-  /** Number of client connections (dialing or established). */
-  size(): number {
-    return this.connections.size;
-  }
-
-  /** Established connections to `upstream`. */
-  activeConnections(upstream: U): number {
-    return this.groups.get(upstream)?.size ?? 0;
-  }
-
-  /** Bytes moved so far by the live connections to `upstream` (closed ones are in its stats). */
-  liveBytes(upstream: U): { bytesIn: number; bytesOut: number } {
-    let bytesIn = 0;
-    let bytesOut = 0;
-    for (const c of this.groups.get(upstream) ?? NONE) {
-      bytesIn += c.upstream?.bytesRead ?? 0;
-      bytesOut += flushed(c.upstream);
-    }
-    return { bytesIn, bytesOut };
-  }
-
-  /** Bytes held in the proxy's own stream buffers right now (bounded by the high-water marks). */
-  bufferedBytes(): number {
-    let total = 0;
-    for (const c of this.connections) {
-      total += c.client.writableLength + c.client.readableLength;
-      if (c.upstream) total += c.upstream.writableLength + c.upstream.readableLength;
-    }
-    return total;
-  }
-
-  /** Close every established connection whose upstream matches; returns how many. */
+  /**
+   * Close every established connection whose upstream matches; returns how many. Those the upstream has
+   * not answered yet are moved to another upstream instead, as long as one is left (not counted).
+   */
   closeConnections(match: (upstream: U) => boolean, reason: string): number {
     let closed = 0;
     for (const [upstream, group] of this.groups) {
       if (!match(upstream)) continue;
       let n = 0;
+      let moved = 0;
       for (const c of group) {
         if (c.closing) continue; // already going: its sockets close asynchronously
-        this.destroy(c);
-        n++;
+        if (c.replay !== undefined && this.retry(c)) moved++;
+        else {
+          this.destroy(c);
+          n++;
+        }
       }
-      if (n > 0) this.logger.info({ upstream: formatAddress(upstream.host, upstream.port), connections: n, reason }, 'closing connections');
+      if (n + moved > 0) this.logger.info({ upstream: formatAddress(upstream.host, upstream.port), connections: n, moved, reason }, 'closing connections');
       closed += n;
     }
     return closed;
   }
 
-  /** Let connections finish for up to `timeoutMs`, then destroy the rest; resolves when none is left. */
-  async drain(timeoutMs: number): Promise<void> {
-    if (this.connections.size > 0 && timeoutMs > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs);
-        this.emptyWaiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-    if (this.connections.size === 0) return;
-    this.logger.info({ connections: this.connections.size }, 'drain timeout: destroying remaining connections');
-    const gone = new Promise<void>((resolve) => this.emptyWaiters.push(resolve));
-    for (const c of [...this.connections]) this.destroy(c);
-    await gone;
-  }
+  /** A client chunk while the upstream has not answered: kept, and the first one starts the wait. */
+  private readonly keep = (conn: Connection<U>, chunk: Buffer): void => {
+    if (!keepForReplay(conn, chunk)) return;
+    conn.answerDeadline = performance.now() + this.options.firstByteTimeoutMs;
+    this.unanswered.add(conn);
+    this.armDeadlineSweep();
+  };
 
-  private dial(conn: Connection<U>): void {
-    const target = this.picker.acquire(conn.tried ?? NONE);
+  /** Dial `target` (by default the picker's next candidate) for `conn`, replaying what its client sent. */
+  private dial(conn: Connection<U>, target = this.picker.acquire(conn.tried ?? NONE)): void {
     if (target === undefined) {
       this.failed++;
       const err = new NoUpstreamsError(`no upstream reachable (${conn.tried?.size ?? 0} tried)`);
@@ -159,9 +134,35 @@ export class TcpProxy<U extends ProxyUpstream> {
     // No timer per dial: one sweep fails the dials past their deadline.
     conn.dialDeadline = performance.now() + dialTimeoutMs;
     this.dialing.add(conn);
-    this.armDialSweep();
+    this.armDeadlineSweep();
     upstream.once('connect', () => this.onUpstreamConnect(conn, upstream, target));
     upstream.once('error', (err) => this.onDialFailed(conn, upstream, err));
+    replayTo(conn, upstream);
+  }
+
+  /**
+   * Move a connection whose upstream has not answered to the next candidate (those tried excluded), as
+   * if its dial had failed: the old upstream socket is dropped (the client is not touched) and the new
+   * one gets the client's bytes replayed. False, and nothing changed, when no candidate is left.
+   */
+  private retry(conn: Connection<U>): boolean {
+    const old = conn.upstream as Socket;
+    // A side already going (its close may still be on its way) takes the connection down: not moved.
+    if (conn.client.destroyed || old.destroyed || conn.clientClosed || conn.upstreamClosed) return false;
+    const from = conn.target as U;
+    const tried = (conn.tried ??= new Set());
+    tried.add(from);
+    const next = this.picker.acquire(tried);
+    if (next === undefined) return false;
+    this.retried++;
+    this.detach(conn, old, from);
+    for (const event of ['close', 'error', 'end', 'drain']) old.removeAllListeners(event);
+    old.on('error', ignore);
+    old.destroy();
+    releaseReadBuffer(conn, this.buffers);
+    conn.established = false;
+    this.dial(conn, next);
+    return true;
   }
 
   /** Drop the dial in progress (failed, timed out, or the client left) and give its upstream slot back. */
@@ -195,26 +196,19 @@ export class TcpProxy<U extends ProxyUpstream> {
     this.dialing.delete(conn);
     upstream.removeAllListeners('error');
     conn.established = true;
-    target.stats.totalConnections++;
-    let group = this.groups.get(target);
-    if (!group) this.groups.set(target, (group = new Set()));
-    group.add(conn);
+    this.join(conn, target);
     upstream.on('error', (err) => this.onSocketError(conn, err));
     upstream.on('close', (hadError) => this.onClose(conn, upstream, hadError));
     conn.mark = flushed(upstream);
-    startRelay(conn, upstream);
+    // After a retry the replayed bytes went out just now: the new upstream's silence counts from here.
+    if (conn.replayBytes > 0) conn.answerDeadline = performance.now() + this.options.firstByteTimeoutMs;
+    relayUpstream(conn, upstream);
     this.armSweep();
   }
 
   private onSocketError(conn: Connection<U>, err: Error): void {
     this.logger.debug({ err: describeError(err) }, 'proxied connection error');
     this.destroy(conn);
-  }
-
-  private destroy(conn: Connection<U>): void {
-    conn.closing = true;
-    conn.client.destroy();
-    conn.upstream?.destroy();
   }
 
   /**
@@ -228,35 +222,16 @@ export class TcpProxy<U extends ProxyUpstream> {
     else conn.upstreamClosed = true;
     if (!conn.established) {
       this.abandonDial(conn); // the client left while we were dialing: not the upstream's fault
+      this.unanswered.delete(conn);
       this.finish(conn);
       return;
     }
     const other = (isClient ? conn.upstream : conn.client) as Socket;
     if (hadError || side.errored) other.destroy();
     else if (!other.writableEnded) other.end(); // ending twice would only build an error object
-    if (conn.clientClosed && conn.upstreamClosed) this.finish(conn);
-  }
-
-  /** Account for a connection whose sockets are all closed, and forget it. Idempotent. */
-  private finish(conn: Connection<U>): void {
-    if (conn.finished) return;
-    conn.finished = true;
-    const { upstream, target } = conn;
-    releaseReadBuffer(conn, this.buffers);
-    if (upstream && conn.established && target) {
-      target.stats.bytesIn += upstream.bytesRead;
-      target.stats.bytesOut += flushed(upstream);
-      this.picker.release(target);
-      const group = this.groups.get(target);
-      group?.delete(conn);
-      if (group?.size === 0) this.groups.delete(target);
-    }
-    this.connections.delete(conn);
-    if (this.connections.size === 0) {
-      const waiters = this.emptyWaiters;
-      this.emptyWaiters = [];
-      for (const w of waiters) w();
-    }
+    if (!conn.clientClosed || !conn.upstreamClosed) return;
+    this.unanswered.delete(conn);
+    this.finish(conn);
   }
 
   private armSweep(): void {
@@ -281,21 +256,45 @@ export class TcpProxy<U extends ProxyUpstream> {
     }
   }
 
-  private armDialSweep(): void {
-    if (this.dialTimer) return;
-    const period = Math.max(10, Math.min(250, Math.floor(this.options.dialTimeoutMs / 4)));
-    this.dialTimer = setInterval(() => {
-      if (this.dialing.size === 0) {
-        clearInterval(this.dialTimer);
-        this.dialTimer = undefined;
-        return;
+  /** The sweep of deadlines: dials that take too long, upstreams silent too long after their client spoke. */
+  private armDeadlineSweep(): void {
+    if (this.deadlineTimer) return;
+    const { dialTimeoutMs, firstByteTimeoutMs } = this.options;
+    const shortest = firstByteTimeoutMs > 0 ? Math.min(dialTimeoutMs, firstByteTimeoutMs) : dialTimeoutMs;
+    const period = Math.max(10, Math.min(250, Math.floor(shortest / 4)));
+    this.deadlineTimer = setInterval(() => this.sweepDeadlines(), period);
+    this.deadlineTimer.unref();
+  }
+
+  private sweepDeadlines(): void {
+    if (this.dialing.size === 0 && this.unanswered.size === 0) {
+      clearInterval(this.deadlineTimer);
+      this.deadlineTimer = undefined;
+      return;
+    }
+    const now = performance.now();
+    for (const conn of [...this.dialing]) {
+      if (now >= conn.dialDeadline && conn.upstream) this.onDialFailed(conn, conn.upstream, new Error(`timed out after ${this.options.dialTimeoutMs} ms`));
+    }
+    const timeoutMs = this.options.firstByteTimeoutMs;
+    const blamed = new Set<U>(); // one sweep's silent connections to an upstream are one observation of it
+    for (const conn of findUnanswered(this.unanswered, now, timeoutMs)) {
+      if (conn.closing || !conn.established) continue; // moved or closed meanwhile (marking an upstream down closes its connections)
+      const silent = conn.target as U;
+      const address = formatAddress(silent.host, silent.port);
+      if (!this.retry(conn)) {
+        // No other upstream left: stay and wait for this one, as without the retry.
+        dropReplay(conn);
+        this.unanswered.delete(conn);
+        continue;
       }
-      const now = performance.now();
-      for (const conn of [...this.dialing]) {
-        if (now >= conn.dialDeadline && conn.upstream) this.onDialFailed(conn, conn.upstream, new Error(`timed out after ${this.options.dialTimeoutMs} ms`));
-      }
-    }, period);
-    this.dialTimer.unref();
+      silent.stats.dialFailures++;
+      this.logger.warn({ upstream: address, timeoutMs }, 'no answer from the upstream; retrying on the next one');
+      if (blamed.has(silent)) continue;
+      blamed.add(silent);
+      // After the move: marking it down may close its other connections, and this one has left.
+      this.picker.down(silent, `no answer within ${timeoutMs} ms`, true);
+    }
   }
 }
 

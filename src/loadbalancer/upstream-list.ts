@@ -124,11 +124,14 @@ export class UpstreamList<B extends Backend> {
     if (n && n.active > 0) n.active--;
   }
 
-  /** Mark an upstream down at once (a dial failed), as if a check had failed. */
-  down(backend: B, reason: string): void {
+  /**
+   * Mark an upstream down at once (a dial failed, or a connection went unanswered), as if a check had
+   * failed; `timedOut` says the failure was a timeout (see `shouldCloseConnections`).
+   */
+  down(backend: B, reason: string, timedOut = false): void {
     const n = this.byKey.get(this.keyOf(backend));
     if (!n || this.stopped) return;
-    this.apply(n, () => recordFailure(n, reason, this.rules));
+    this.apply(n, () => recordFailure(n, reason, this.rules, timedOut));
   }
 
   /** Check `backend` (or every upstream) now instead of at its next scheduled time. */

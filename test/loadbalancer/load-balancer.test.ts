@@ -40,6 +40,7 @@ describe('LoadBalancer options', () => {
       maxConnections: 8192,
       stallTimeoutMs: 30_000,
       dialTimeoutMs: 3_000,
+      firstByteTimeoutMs: 1_000,
       drainTimeoutMs: 10_000,
     });
   });
@@ -47,13 +48,14 @@ describe('LoadBalancer options', () => {
   it('rejects bad options with every path and a precise message', () => {
     const lb = new LoadBalancer();
     onTestFinished(() => lb.close());
-    const err = thrown(() => lb.configure({ listen: { port: 70000 }, healthCheck: { mode: 'ping' as 'tcp', jitter: -1 }, extra: 1 } as never));
+    const err = thrown(() => lb.configure({ listen: { port: 70000 }, healthCheck: { mode: 'ping' as 'tcp', jitter: -1 }, firstByteTimeoutMs: 0.5, extra: 1 } as never));
     expect(err).toBeInstanceOf(ValidationError);
     expect(err.code).toBe('KP_ERR_VALIDATION');
     expect((err as ValidationError).issues).toEqual([
       { path: 'listen.port', message: 'must be at most 65535' },
       { path: 'healthCheck.mode', message: 'must be one of tcp, tls, readyz' },
       { path: 'healthCheck.jitter', message: 'must be at least 0' },
+      { path: 'firstByteTimeoutMs', message: 'must be a whole number' },
       { path: '', message: 'unknown field(s): extra' },
     ]);
     expect(err.message).toContain('listen.port: must be at most 65535');

@@ -1,0 +1,252 @@
+import type { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Registry } from 'prom-client';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import type { LoadBalancer } from '../../src/loadbalancer/load-balancer.js';
+import { LoadBalancerMetrics } from '../../src/loadbalancer/metrics.js';
+import { REPLAY_LIMIT_BYTES } from '../../src/loadbalancer/replay.js';
+import { httpsGet, whoAnswers } from '../harness/fake-apiserver.js';
+import { patternChunk } from '../harness/pattern.js';
+import { connectTo } from '../harness/ports.js';
+import type { TcpTestServer } from '../harness/tcp-server.js';
+import { waitFor, waitForEvent, waitForSnapshot, waitForUpstream } from '../harness/wait.js';
+import { addressOf, allHealthy, lbPort, startApi, startLb, startTcp } from './fixtures.js';
+
+// A connection whose upstream stays silent after the client spoke moves to the next upstream, replayed.
+// Plain TCP upstreams with `tcp` checks (which connect and leave without a byte) unless said otherwise.
+
+/** A TCP upstream that records what each client connection sent and never answers. */
+async function startSilent(n: number): Promise<{ server: TcpTestServer; received: () => Buffer }> {
+  const chunks: Buffer[] = [];
+  const server = await startTcp('silent', n, {
+    handler: (socket) => {
+      socket.on('data', (d: Buffer) => chunks.push(d));
+      socket.resume();
+    },
+  });
+  return { server, received: () => Buffer.concat(chunks) };
+}
+
+/**
+ * A TCP upstream that echoes every byte as it arrives (after `answerAfterMs` for the first one) and ends
+ * after the client ends; it records what it received and whether the end came.
+ */
+async function startEcho(n: number, answerAfterMs = 0): Promise<{ server: TcpTestServer; received: () => Buffer; ended: () => boolean }> {
+  const chunks: Buffer[] = [];
+  let ended = false;
+  const server = await startTcp('echo', n, {
+    handler: (socket) => {
+      let first: Promise<unknown> | undefined;
+      socket.on('data', (d: Buffer) => {
+        chunks.push(d);
+        first ??= sleep(answerAfterMs);
+        void first.then(() => socket.write(d));
+      });
+      socket.on('end', () => {
+        ended = true;
+        void (first ?? Promise.resolve()).then(() => socket.end());
+      });
+      socket.resume();
+    },
+  });
+  return { server, received: () => Buffer.concat(chunks), ended: () => ended };
+}
+
+/** A client through the balancer collecting what it receives, destroyed when the test ends. */
+async function client(port: number): Promise<{ socket: Socket; received: () => Buffer; ended: Promise<unknown> }> {
+  const socket = await connectTo('127.0.0.1', port);
+  onTestFinished(() => void socket.destroy());
+  socket.on('error', () => undefined);
+  const chunks: Buffer[] = [];
+  socket.on('data', (d: Buffer) => chunks.push(d));
+  const ended = waitForEvent(socket, 'end', 'the end from the balancer');
+  return { socket, received: () => Buffer.concat(chunks), ended };
+}
+
+/** A balancer with `tcp` checks and the given first-byte timeout over `upstreams`, and its port. */
+async function balancer(firstByteTimeoutMs: number, upstreams: TcpTestServer[]): Promise<{ lb: LoadBalancer; port: number }> {
+  const lb = startLb({ healthCheck: { mode: 'tcp', intervalMs: 60_000 }, firstByteTimeoutMs });
+  lb.setUpstreams(upstreams.map((u) => u.endpoint));
+  const port = await lbPort(lb);
+  await allHealthy(lb, upstreams.length);
+  return { lb, port };
+}
+
+/** Add `extra` to the balancer's upstreams (after a client is on the first one). */
+function addUpstream(lb: LoadBalancer, first: TcpTestServer, extra: TcpTestServer): void {
+  lb.setUpstreams([first.endpoint, extra.endpoint]);
+}
+
+const request = patternChunk(7, 0).subarray(0, 60 * 1024);
+
+describe('retry on the next upstream when the first byte never comes', () => {
+  it('TLS through a black hole still marked healthy: every connection succeeds elsewhere, the hole is marked down', async () => {
+    const hole = await startApi('hole', 2);
+    const b = await startApi('b', 3);
+    const registry = new Registry();
+    // Checks every minute: only the data path can find the hole. Default first-byte timeout (1 s).
+    const lb = startLb({ healthCheck: { intervalMs: 60_000 } }, { metrics: new LoadBalancerMetrics(registry) });
+    lb.setUpstreams([hole.endpoint, b.endpoint]);
+    const port = await lbPort(lb);
+    await allHealthy(lb, 2);
+    hole.blackHole = true;
+    // One at a time, then a burst: round robin sends one of the first two to the hole.
+    const answers = [await whoAnswers('127.0.0.1', port), await whoAnswers('127.0.0.1', port)];
+    answers.push(...(await Promise.all(Array.from({ length: 6 }, () => whoAnswers('127.0.0.1', port)))));
+    expect(answers).toEqual(Array(8).fill('b'));
+    const s = lb.snapshot();
+    const down = s.upstreams.find((u) => u.address === addressOf(hole));
+    expect(down).toMatchObject({ healthy: false, lastError: 'no answer within 1000 ms', dialFailures: 1 });
+    expect(s.connections).toMatchObject({ failed: 0, retried: 1 });
+    expect(hole.requestCount('/readyz')).toBe(1); // the first check only: no check saved the day
+    const text = await registry.metrics();
+    expect(text).toContain('kubeprism_connections_retried_total 1');
+    expect(text).toContain(`kubeprism_upstream_dial_failures_total{upstream="${addressOf(hole)}"} 1`);
+  });
+
+  it('replays the bytes exactly, also those sent while waiting and after the move, and the answer comes back whole', async () => {
+    const silent = await startSilent(2);
+    const echo = await startEcho(3);
+    const { lb, port } = await balancer(300, [silent.server]);
+    const c = await client(port);
+    c.socket.write(request.subarray(0, 20 * 1024));
+    addUpstream(lb, silent.server, echo.server);
+    await sleep(100);
+    c.socket.write(request.subarray(20 * 1024, 40 * 1024)); // still unanswered: kept too
+    await waitFor(() => c.received().length > 0, { description: 'the first echo', pollMs: 5 });
+    c.socket.write(request.subarray(40 * 1024)); // after the move: straight through
+    await waitFor(() => c.received().length === request.length, { description: 'the whole echo', pollMs: 5 });
+    expect(echo.received().equals(request)).toBe(true);
+    expect(c.received().equals(request)).toBe(true);
+    expect(silent.received().equals(request.subarray(0, 40 * 1024))).toBe(true);
+    const s = lb.snapshot();
+    expect(s.upstreams[0]).toMatchObject({ healthy: false, lastError: 'no answer within 300 ms', activeConnections: 0 });
+    expect(s.upstreams[1]).toMatchObject({ activeConnections: 1 });
+    expect(s.connections).toMatchObject({ failed: 0, retried: 1 });
+  });
+
+  it('a client that half-closed before any answer: the end is replayed after the bytes', async () => {
+    const silent = await startSilent(2);
+    const echo = await startEcho(3);
+    const { lb, port } = await balancer(300, [silent.server]);
+    const c = await client(port);
+    c.socket.end(request.subarray(0, 1000)); // FIN right after the request
+    addUpstream(lb, silent.server, echo.server);
+    await c.ended; // the echo server ends only after the client's end reached it
+    expect(echo.ended()).toBe(true);
+    expect(echo.received().equals(request.subarray(0, 1000))).toBe(true);
+    expect(c.received().equals(request.subarray(0, 1000))).toBe(true);
+    await waitForSnapshot(lb, (s) => s.connections.active === 0, 'the connection to finish');
+    expect(lb.snapshot().connections).toMatchObject({ failed: 0, retried: 1 });
+  });
+
+  it('once the upstream has answered, nothing is kept: an upstream that then goes silent is not retried', async () => {
+    const chunks: Buffer[] = [];
+    const talker = await startTcp('talker', 2, {
+      handler: (socket) => {
+        socket.once('data', () => socket.write('ok\n')); // one answer, then silence
+        socket.on('data', (d: Buffer) => chunks.push(d));
+        socket.resume();
+      },
+    });
+    const echo = await startEcho(3);
+    const { lb, port } = await balancer(200, [talker]);
+    const c = await client(port);
+    c.socket.write('hello\n');
+    addUpstream(lb, talker, echo.server);
+    await waitFor(() => c.received().toString() === 'ok\n', { description: 'the answer', pollMs: 5 });
+    c.socket.write('more\n');
+    await sleep(600); // three timeouts
+    expect(Buffer.concat(chunks).toString()).toBe('hello\nmore\n');
+    expect(echo.received().length).toBe(0);
+    expect(c.received().toString()).toBe('ok\n');
+    const s = lb.snapshot();
+    expect(s.upstreams[0]).toMatchObject({ healthy: true, activeConnections: 1, dialFailures: 0 });
+    expect(s.connections).toMatchObject({ active: 1, retried: 0 });
+  });
+
+  it(`past ${REPLAY_LIMIT_BYTES / 1024} KiB unanswered there is no retry: the connection stays where it is`, async () => {
+    const silent = await startSilent(2);
+    const echo = await startEcho(3);
+    const { lb, port } = await balancer(200, [silent.server]);
+    const c = await client(port);
+    const big = Buffer.concat([patternChunk(8, 0), patternChunk(8, 1)]).subarray(0, REPLAY_LIMIT_BYTES + 1);
+    c.socket.write(big);
+    addUpstream(lb, silent.server, echo.server);
+    await waitFor(() => silent.received().length === big.length, { description: 'every byte at the silent upstream', pollMs: 5 });
+    await sleep(600);
+    expect(silent.received().equals(big)).toBe(true);
+    expect(echo.received().length).toBe(0);
+    const s = lb.snapshot();
+    expect(s.upstreams[0]).toMatchObject({ healthy: true, activeConnections: 1, dialFailures: 0 });
+    expect(s.connections).toMatchObject({ active: 1, retried: 0 });
+    expect(c.socket.destroyed).toBe(false);
+  });
+
+  it('firstByteTimeoutMs: 0 disables the retry', async () => {
+    const silent = await startSilent(2);
+    const echo = await startEcho(3);
+    const { lb, port } = await balancer(0, [silent.server]);
+    const c = await client(port);
+    c.socket.write('hello\n');
+    addUpstream(lb, silent.server, echo.server);
+    await sleep(1_300); // past the 1 s default
+    expect(silent.received().toString()).toBe('hello\n');
+    expect(echo.received().length).toBe(0);
+    expect(lb.snapshot().upstreams[0]).toMatchObject({ healthy: true, activeConnections: 1 });
+    expect(lb.snapshot().connections.retried).toBe(0);
+  });
+
+  it('with no other upstream left, the connection waits for a slow one, which is not marked down', async () => {
+    const slow = await startEcho(2, 700);
+    const { lb, port } = await balancer(200, [slow.server]);
+    const c = await client(port);
+    c.socket.write('hello\n');
+    await waitFor(() => c.received().toString() === 'hello\n', { description: 'the slow answer', pollMs: 5 });
+    expect(lb.snapshot().upstreams[0]).toMatchObject({ healthy: true, dialFailures: 0 });
+    expect(lb.snapshot().connections).toMatchObject({ failed: 0, retried: 0 });
+  });
+
+  it('when the next upstream refuses and none is left, the client fails as a failed dial would', async () => {
+    const silent = await startSilent(2);
+    const gone = await startEcho(3);
+    await gone.server.stop();
+    const { lb, port } = await balancer(200, [silent.server]);
+    const c = await client(port);
+    c.socket.write('hello\n');
+    addUpstream(lb, silent.server, gone.server);
+    await c.ended; // given up: the proxy closed it without a byte
+    expect(c.received().length).toBe(0);
+    const s = await waitForSnapshot(lb, (x) => x.connections.active === 0, 'the connection gone');
+    expect(s.connections).toMatchObject({ failed: 1, retried: 1 });
+    expect(s.upstreams.map((u) => u.healthy)).toEqual([false, false]);
+  });
+
+  it('an upstream removed while a connection waits for its answer: the connection moves instead of closing', async () => {
+    const silent = await startSilent(2);
+    const echo = await startEcho(3);
+    const { lb, port } = await balancer(60_000, [silent.server]); // the sweep will not do it
+    const c = await client(port);
+    c.socket.write('hello\n');
+    await waitFor(() => silent.received().length > 0, { description: 'the request at the silent upstream', pollMs: 5 });
+    lb.setUpstreams([echo.server.endpoint]);
+    await waitFor(() => c.received().toString() === 'hello\n', { description: 'the answer from the new upstream', pollMs: 5 });
+    expect(lb.snapshot().connections).toMatchObject({ active: 1, retried: 1, failed: 0 });
+  });
+
+  it('TLS: a request in flight through the balancer never goes twice (the answered connection is never moved)', async () => {
+    const a = await startApi('a', 2, { answerDelayMs: 600 }); // answers requests slowly, handshakes at once
+    const b = await startApi('b', 3);
+    const lb = startLb({ healthCheck: { mode: 'tls', intervalMs: 60_000 }, firstByteTimeoutMs: 200 });
+    lb.setUpstreams([a.endpoint]);
+    const port = await lbPort(lb);
+    await allHealthy(lb, 1);
+    const answer = httpsGet('127.0.0.1', port, '/slow');
+    await waitFor(() => a.requestCount('/slow') === 1 || undefined, { description: 'the request at a', pollMs: 5 });
+    lb.setUpstreams([a.endpoint, b.endpoint]);
+    expect(JSON.parse((await answer).body)).toMatchObject({ name: 'a' });
+    expect(b.requestCount('/slow')).toBe(0);
+    await waitForUpstream(lb, addressOf(a), (u) => u.healthy, 'a still healthy');
+    expect(lb.snapshot().connections.retried).toBe(0);
+  });
+});
