@@ -53,6 +53,7 @@ export function resolveKubePrism(
       intervalMs: hc.interval ?? defaults.healthCheck.intervalMs,
       timeoutMs: hc.timeout ?? defaults.healthCheck.timeoutMs,
       jitter: hc.jitter ?? defaults.healthCheck.jitter,
+      ...(hc.firstByteTimeout !== undefined ? { firstByteTimeoutMs: hc.firstByteTimeout } : {}),
     },
     listenIPv6: input.listenIPv6 ?? defaults.listenIPv6,
     closeConnectionsOnDown: input.closeConnectionsOnDown ?? defaults.closeConnectionsOnDown,

@@ -15,6 +15,7 @@ export const HEALTH_CHECK_LIMITS = Object.freeze({
   minTimeoutMs: 1,
   maxDurationMs: 3_600_000,
   maxConnections: 1_000_000,
+  maxFirstByteTimeoutMs: 600_000,
 });
 
 const LIMITS = HEALTH_CHECK_LIMITS;
@@ -116,6 +117,8 @@ export const healthCheckInputSchema = mapping({
   interval: durationSchema(HEALTH_CHECK_LIMITS.minIntervalMs, HEALTH_CHECK_LIMITS.maxDurationMs).optional(),
   timeout: durationSchema(HEALTH_CHECK_LIMITS.minTimeoutMs, HEALTH_CHECK_LIMITS.maxDurationMs).optional(),
   jitter: jitterSchema.optional(),
+  /** Silence of an upstream after the client spoke that moves the connection elsewhere; `0s` disables. */
+  firstByteTimeout: durationSchema(0, HEALTH_CHECK_LIMITS.maxFirstByteTimeoutMs).optional(),
 });
 
 /** kubeprism's own agent settings, accepted wherever the KubePrism port is (both config forms). */
@@ -209,6 +212,8 @@ export const healthCheckSettingsSchema = z.object({
   intervalMs: z.number().int().min(HEALTH_CHECK_LIMITS.minIntervalMs).max(HEALTH_CHECK_LIMITS.maxDurationMs),
   timeoutMs: z.number().int().min(HEALTH_CHECK_LIMITS.minTimeoutMs).max(HEALTH_CHECK_LIMITS.maxDurationMs),
   jitter: z.number().min(0).max(0.9),
+  /** Only when the config sets it: the balancer's own default applies otherwise. */
+  firstByteTimeoutMs: z.number().int().min(0).max(HEALTH_CHECK_LIMITS.maxFirstByteTimeoutMs).optional(),
 });
 
 /** The complete KubePrism settings, defaults applied. */
@@ -239,7 +244,7 @@ export const machineConfigViewSchema = z.object({
   kubernetesDiscovery: kubernetesDiscoverySettingsSchema.optional(),
 });
 
-/** Health-check settings: mode, interval, timeout (milliseconds) and jitter (fraction of the interval). */
+/** Health-check settings: mode, interval, timeout (milliseconds), jitter (fraction of the interval), first-byte timeout. */
 export type HealthCheckSettings = z.infer<typeof healthCheckSettingsSchema>;
 /** KubePrism settings with every default applied. */
 export type KubePrismSettings = z.infer<typeof kubePrismSettingsSchema>;

@@ -26,9 +26,11 @@ export interface KubePrismControllerOptions {
 
 /** The balancer options a KubePrismConfig spec stands for. */
 function balancerOptions(spec: SpecOfKubePrismConfig, drainTimeoutMs: number) {
+  const { firstByteTimeoutMs, ...healthCheck } = spec.healthCheck;
   return {
     listen: { host: spec.host, port: spec.port, ipv6: spec.listenAddresses.includes('::1') },
-    healthCheck: { ...spec.healthCheck },
+    healthCheck,
+    ...(firstByteTimeoutMs !== undefined ? { firstByteTimeoutMs } : {}),
     ...(spec.tlsServerName !== undefined ? { tlsServerName: spec.tlsServerName } : {}),
     closeConnectionsOnDown: spec.closeConnectionsOnDown,
     maxConnections: spec.maxConnections,

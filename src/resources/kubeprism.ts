@@ -25,6 +25,8 @@ export const KubePrismConfigType = defineResource({
       intervalMs: z.number().int().positive(),
       timeoutMs: z.number().int().positive(),
       jitter: z.number().min(0).max(0.9),
+      /** Absent: the balancer's default. */
+      firstByteTimeoutMs: z.number().int().min(0).optional(),
     }),
     closeConnectionsOnDown: z.boolean(),
     maxConnections: z.number().int().positive(),

@@ -51,8 +51,9 @@ const cases: Record<string, FieldIssue[]> = {
     { path: `${HC}.mode`, message: 'must be tcp, tls or readyz (got "http") (line 8, column 23)' },
     { path: `${HC}.interval`, message: 'needs a unit, e.g. "5s" or "5ms" (got "5"); only "0" may go without one (line 9, column 27)' },
     { path: `${HC}.jitter`, message: 'must be a number from 0 to 0.9 (got 1.5) (line 11, column 25)' },
-    { path: 'machine.features.kubePrism.listenIPv6', message: 'must be true or false (got "yes") (line 12, column 25)' },
-    { path: 'machine.features.kubePrism.maxConnections', message: 'must be a whole number from 1 to 1000000 (got 0) (line 13, column 29)' },
+    { path: `${HC}.firstByteTimeout`, message: 'must be at most 10m (got "11m") (line 12, column 35)' },
+    { path: 'machine.features.kubePrism.listenIPv6', message: 'must be true or false (got "yes") (line 13, column 25)' },
+    { path: 'machine.features.kubePrism.maxConnections', message: 'must be a whole number from 1 to 1000000 (got 0) (line 14, column 29)' },
   ],
   'timeout-not-below-interval.yaml': [
     { path: 'healthCheck.timeout', message: 'document 2 (KubePrismConfig): must be less than the interval (2s) (got 2s) (line 14, column 14)' },
@@ -98,7 +99,7 @@ describe('InvalidConfigError message', () => {
   it('is one line per issue, `path: message`', () => {
     const err = invalid(() => parseMachineConfig(fixture('invalid/bad-agent-settings.yaml')));
     const lines = err.message.split('\n');
-    expect(lines).toHaveLength(5);
+    expect(lines).toHaveLength(6);
     expect(lines[0]).toBe(`${HC}.mode: must be tcp, tls or readyz (got "http") (line 8, column 23)`);
   });
 

@@ -53,7 +53,7 @@ describe('parseMachineConfig: classic v1alpha1 document', () => {
       kubePrism: {
         enabled: true,
         port: 7500,
-        healthCheck: { mode: 'tcp', intervalMs: 90_000, timeoutMs: 500, jitter: 0.1 },
+        healthCheck: { mode: 'tcp', intervalMs: 90_000, timeoutMs: 500, jitter: 0.1, firstByteTimeoutMs: 3000 },
         listenIPv6: true,
         closeConnectionsOnDown: false,
         maxConnections: 1024,

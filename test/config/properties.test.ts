@@ -162,6 +162,7 @@ const validConfig = fc
         intervalS: fc.integer({ min: 2, max: 600 }),
         timeoutMs: fc.integer({ min: 1, max: 1999 }),
         jitter: fc.double({ min: 0, max: 0.9, noNaN: true }),
+        firstByteTimeoutMs: fc.option(fc.integer({ min: 0, max: 600_000 }), { nil: undefined }),
         listenIPv6: fc.boolean(),
       }),
       { nil: undefined },
@@ -175,7 +176,13 @@ const validConfig = fc
         ? undefined
         : {
             port: c.prism.port,
-            healthCheck: { mode: c.prism.mode, interval: `${c.prism.intervalS}s`, timeout: `${c.prism.timeoutMs}ms`, jitter: c.prism.jitter },
+            healthCheck: {
+              mode: c.prism.mode,
+              interval: `${c.prism.intervalS}s`,
+              timeout: `${c.prism.timeoutMs}ms`,
+              jitter: c.prism.jitter,
+              ...(c.prism.firstByteTimeoutMs === undefined ? {} : { firstByteTimeout: `${c.prism.firstByteTimeoutMs}ms` }),
+            },
             listenIPv6: c.prism.listenIPv6,
           };
     // The 1.15 form turns KubePrism off by leaving out the document and setting enabled: false.
@@ -214,7 +221,13 @@ const validConfig = fc
         healthCheck:
           c.prism === undefined
             ? { mode: 'readyz', intervalMs: 5000, timeoutMs: 2000, jitter: 0.2 }
-            : { mode: c.prism.mode, intervalMs: c.prism.intervalS * 1000, timeoutMs: c.prism.timeoutMs, jitter: c.prism.jitter },
+            : {
+                mode: c.prism.mode,
+                intervalMs: c.prism.intervalS * 1000,
+                timeoutMs: c.prism.timeoutMs,
+                jitter: c.prism.jitter,
+                ...(c.prism.firstByteTimeoutMs === undefined ? {} : { firstByteTimeoutMs: c.prism.firstByteTimeoutMs }),
+              },
         listenIPv6: c.prism?.listenIPv6 ?? false,
         closeConnectionsOnDown: true,
         maxConnections: 8192,

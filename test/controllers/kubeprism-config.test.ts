@@ -39,7 +39,7 @@ describe('KubePrismConfigController', () => {
 
   it('carries the agent settings and tlsServerName (Talos 1.15 document form)', async () => {
     h = await startChain((c) => c.filter((x) => x.name === 'KubePrismConfigController'));
-    const text = `${v1alpha1Config()}\n---\napiVersion: v1alpha1\nkind: KubePrismConfig\nport: 7446\ntlsServerName: api.example.com\nhealthCheck: {mode: tcp, interval: 1m, timeout: 500ms, jitter: 0.1}\nlistenIPv6: true\ncloseConnectionsOnDown: false\nmaxConnections: 100\n`;
+    const text = `${v1alpha1Config()}\n---\napiVersion: v1alpha1\nkind: KubePrismConfig\nport: 7446\ntlsServerName: api.example.com\nhealthCheck: {mode: tcp, interval: 1m, timeout: 500ms, jitter: 0.1, firstByteTimeout: 250ms}\nlistenIPv6: true\ncloseConnectionsOnDown: false\nmaxConnections: 100\n`;
     expect(await h.config.apply(text, 'test')).toMatchObject({ applied: true });
     await eventuallyResource(h.state, id, (r) =>
       expect(r?.spec).toEqual({
@@ -47,7 +47,7 @@ describe('KubePrismConfigController', () => {
         port: 7446,
         listenAddresses: ['127.0.0.1', '::1'],
         tlsServerName: 'api.example.com',
-        healthCheck: { mode: 'tcp', intervalMs: 60_000, timeoutMs: 500, jitter: 0.1 },
+        healthCheck: { mode: 'tcp', intervalMs: 60_000, timeoutMs: 500, jitter: 0.1, firstByteTimeoutMs: 250 },
         closeConnectionsOnDown: false,
         maxConnections: 100,
       }),

@@ -138,6 +138,20 @@ describe('KubePrismController', () => {
     await eventuallyResource(state, statusPtr, (r) => expect(r?.spec).toMatchObject({ healthy: false, listening: true, error: 'no upstream endpoints' }));
   });
 
+  it('passes the first-byte timeout on: a black hole still judged healthy is left after it, and the upstream says why', async () => {
+    const [hole, b] = await startServers('127.0.0.2', '127.0.0.3');
+    for (const s of [hole!, b!]) s.latencyMs = 30; // one tier for both, so the hole gets its turn
+    const port = await freePort();
+    await setEndpoints([hole!, b!]);
+    await setConfig(port, { healthCheck: { mode: 'readyz', intervalMs: 60_000, timeoutMs: 1_000, jitter: 0.1, firstByteTimeoutMs: 150 } });
+    await eventuallyList(state, kindOf(KubePrismUpstreamType), (items) => expect(items.map((u) => u.spec.healthy)).toEqual([true, true]));
+    hole!.blackHole = true;
+    for (let i = 0; i < 2; i++) expect(JSON.parse((await httpsGet('127.0.0.1', port, '/version')).body).name).toBe('api-2');
+    await eventuallyResource(state, ptr(KubePrismUpstreamType, `127.0.0.2:${hole!.port}`), (r) =>
+      expect(r?.spec).toMatchObject({ healthy: false, lastError: 'no answer within 150 ms' }),
+    );
+  });
+
   it('closes the listener and removes its resources when KubePrism is disabled', async () => {
     const [a] = await startServers('127.0.0.2');
     const port = await freePort();
