@@ -49,9 +49,10 @@ export function sortDocuments(documents: readonly unknown[], issues: RawIssue[])
       return;
     }
     const doc = dropNulls(raw) as PlainObject;
-    if ('kind' in doc) {
+    // Branch on the raw keys: `version: null` is a wrong version, not a document without one.
+    if ('kind' in raw) {
       if (typeof doc.kind !== 'string' || doc.kind === '') {
-        issue('kind', `must be a document kind such as KubePrismConfig (got ${describeValue(doc.kind)})`);
+        issue('kind', `must be a document kind such as KubePrismConfig (got ${describeValue(raw.kind)})`);
         return;
       }
       const kind = doc.kind;
@@ -73,9 +74,9 @@ export function sortDocuments(documents: readonly unknown[], issues: RawIssue[])
       sorted.kinds[kind] = { index, value: doc };
       return;
     }
-    if ('version' in doc) {
+    if ('version' in raw) {
       if (doc.version !== CONFIG_VERSION) {
-        issue('version', `unsupported version ${describeValue(doc.version)}: must be ${CONFIG_VERSION}`);
+        issue('version', `unsupported version ${describeValue(raw.version)}: must be ${CONFIG_VERSION}`);
       }
       if (sorted.v1alpha1 !== undefined) {
         issue('', `only one v1alpha1 document is allowed (document ${sorted.v1alpha1.index + 1} is one too)`);
@@ -86,7 +87,7 @@ export function sortDocuments(documents: readonly unknown[], issues: RawIssue[])
       return;
     }
     sorted.unrecognised++;
-    if ('apiVersion' in doc) {
+    if ('apiVersion' in raw) {
       issue('kind', 'required: a document with an apiVersion needs a kind');
       return;
     }

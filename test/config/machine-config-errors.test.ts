@@ -31,6 +31,7 @@ const cases: Record<string, FieldIssue[]> = {
   'duplicate-key.yaml': [{ path: '', message: 'not valid YAML: Map keys must be unique (line 5, column 5)' }],
   'empty.yaml': [{ path: '', message: 'empty file: expected a Talos machine config (version: v1alpha1)' }],
   'wrong-version.yaml': [{ path: 'version', message: 'unsupported version "v1alpha2": must be v1alpha1 (line 2, column 10)' }],
+  'null-version.yaml': [{ path: 'version', message: 'unsupported version null: must be v1alpha1 (line 2, column 10)' }],
   'wrong-apiversion.yaml': [
     { path: 'apiVersion', message: 'document 2 (KubePrismConfig): unsupported apiVersion "v1alpha2": must be v1alpha1 (line 9, column 13)' },
   ],
