@@ -1,6 +1,12 @@
-import { InvalidConfigError, parseMembersFile, type MemberSpec } from '../config/index.js';
-import { MEMBER_SOURCE_LABEL, MemberType } from '../resources/index.js';
+import { INVALID_CONFIG, InvalidConfigError, parseMembersFile, type MemberSpec } from '../config/index.js';
+import { DiscoveryStatusType, MEMBER_SOURCE_LABEL, MEMBERS_FILE_DISCOVERY_ID, MemberType, type DiscoveryStatusSpec } from '../resources/index.js';
 import { hasCode, kindOf, ptr, type FieldIssue, type Logger, type Resource, type State } from '../runtime/index.js';
+
+/** Owner of the members file's DiscoveryStatus: the members source is its only writer. */
+const MEMBERS_SOURCE_OWNER = 'members-source';
+
+/** Stable code of a members file that cannot be read. */
+export const MEMBERS_FILE_UNREADABLE = 'KP_ERR_MEMBERS_FILE_UNREADABLE';
 
 /** Outcome of reading a members file. */
 export type MembersSyncResult =
@@ -13,6 +19,9 @@ export type MembersSyncResult =
  * members that came from elsewhere.
  */
 export class MembersSource {
+  /** Reads of the members file so far (the first is not a re-read). */
+  #fileReads = 0;
+
   constructor(
     private readonly state: State,
     private readonly logger: Logger,
@@ -42,6 +51,7 @@ export class MembersSource {
       const issues = err instanceof InvalidConfigError ? err.issues : [{ path: '', message: String(err) }];
       const message = err instanceof Error ? err.message : String(err);
       this.logger.error({ file, issues }, 'members file rejected; keeping the members in force');
+      await this.#writeFileStatus(file, { phase: 'rejected', lastError: { code: INVALID_CONFIG, message, time: new Date().toISOString() } });
       return { applied: false, message, issues };
     }
     const source = 'file';
@@ -64,6 +74,44 @@ export class MembersSource {
       if (await this.state.teardownAndDestroy(member.metadata)) removed++;
     }
     this.logger.info({ file, members: entries.length, removed }, 'members file applied');
+    await this.#writeFileStatus(file, {
+      phase: 'watching',
+      lastSyncTime: new Date().toISOString(),
+      members: entries.length - skipped.length,
+      conflicts: skipped.length > 0 ? skipped : undefined,
+    });
     return { applied: true, upserted: entries.length - skipped.length, removed, ...(skipped.length > 0 ? { skipped } : {}) };
+  }
+
+  /** Reports a members file that cannot be read; the members in force stay. */
+  async reportUnreadable(file: string, err: unknown): Promise<void> {
+    const message = `cannot read members file ${file}: ${err instanceof Error ? err.message : String(err)}`;
+    this.logger.error({ err, file }, 'cannot read members file; keeping the members in force');
+    await this.#writeFileStatus(file, { phase: 'rejected', lastError: { code: MEMBERS_FILE_UNREADABLE, message, time: new Date().toISOString() } });
+  }
+
+  /** The file's DiscoveryStatus: `watching` once applied, `rejected` while its content cannot be used. */
+  async #writeFileStatus(
+    file: string,
+    change: Pick<DiscoveryStatusSpec, 'phase'> & Partial<Pick<DiscoveryStatusSpec, 'lastSyncTime' | 'members' | 'conflicts' | 'lastError'>>,
+  ): Promise<void> {
+    await this.state.modify(
+      ptr(DiscoveryStatusType, MEMBERS_FILE_DISCOVERY_ID),
+      (draft) => {
+        const status = draft.spec;
+        status.file = file;
+        status.phase = change.phase;
+        status.relists = this.#fileReads++;
+        if (change.lastSyncTime !== undefined) status.lastSyncTime = change.lastSyncTime;
+        if (change.members !== undefined) status.members = change.members;
+        if (change.lastError !== undefined) status.lastError = change.lastError;
+        // Conflicts belong to the content applied last; a rejection leaves that content (and them) in force.
+        if (change.phase === 'watching') {
+          if (change.conflicts !== undefined) status.conflicts = [...change.conflicts];
+          else delete status.conflicts;
+        }
+      },
+      { owner: MEMBERS_SOURCE_OWNER, initialSpec: { enabled: true, phase: change.phase, members: 0, leaving: 0, relists: 0 } },
+    );
   }
 }

@@ -84,7 +84,7 @@ export function kubernetesMembersController(options: KubernetesMembersOptions = 
       inputOf(KubePrismConfigType, { id: KUBEPRISM_CONFIG_ID }),
       inputOf(KubePrismStatusType, { id: KUBEPRISM_STATUS_ID }),
     ],
-    outputs: () => [outputOf(MemberType, 'shared'), outputOf(DiscoveryStatusType)],
+    outputs: () => [outputOf(MemberType, 'shared'), outputOf(DiscoveryStatusType, 'shared')],
     async run(ctx) {
       let session: Session | undefined;
       let timer: NodeJS.Timeout | undefined;

@@ -4,6 +4,9 @@ import { defineResource, type SpecOf } from '../runtime/index.js';
 /** Id of the Kubernetes discovery source's status (one status per source, named after it). */
 export const KUBERNETES_DISCOVERY_ID = 'kubernetes';
 
+/** Id of the members file's status (`--members FILE`). */
+export const MEMBERS_FILE_DISCOVERY_ID = 'members-file';
+
 /** Where a discovery source is in its cycle. */
 export const discoveryPhaseSchema = z.enum([
   /** Switched off in the machine config (or no config yet). */
@@ -16,6 +19,8 @@ export const discoveryPhaseSchema = z.enum([
   'watching',
   /** The last attempt failed; the next one comes after a backoff. */
   'backoff',
+  /** The source's current input cannot be used (unreadable or invalid); the members it gave before stay. */
+  'rejected',
 ]);
 
 /** A discovery source's state: whether it runs, when it last synced, what it found, and its last error. */
@@ -29,17 +34,19 @@ export const DiscoveryStatusType = defineResource({
     waitingFor: z.string().optional(),
     /** What it talks to: the local KubePrism listener (`https://127.0.0.1:<port>`). */
     server: z.string().optional(),
-    /** Last successful list, watch event or bookmark (ISO time). */
+    /** What it reads: the members file's absolute path. */
+    file: z.string().optional(),
+    /** Last successful list, watch event or bookmark; for a file, the last applied read (ISO time). */
     lastSyncTime: z.string().optional(),
     /** The resourceVersion the watch resumes from. */
     resourceVersion: z.string().optional(),
-    /** Members in the last known state (ready endpoints, de-duplicated by address). */
+    /** Members in the last known state (ready endpoints, de-duplicated by address; for a file, its members in force). */
     members: z.number().int().min(0),
     /** Members kept while absent from Kubernetes, until the removal delay has passed. */
     leaving: z.number().int().min(0),
     /** Member ids another source (file, API) already holds; they are left alone. */
     conflicts: z.array(z.string()).optional(),
-    /** Full re-lists since the source started (410 Gone, ERROR events, broken watches, failures). */
+    /** Full re-lists since the source started (410 Gone, ERROR events, broken watches, failures); for a file, re-reads of changed content. */
     relists: z.number().int().min(0),
     /** The last failure: a stable code, the message, and when; kept after recovery (see lastSyncTime). */
     lastError: z.object({ code: z.string(), message: z.string(), time: z.string() }).optional(),

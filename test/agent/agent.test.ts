@@ -6,6 +6,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, AgentStartError } from '../../src/agent/agent.js';
 import { LAST_GOOD_FILE } from '../../src/agent/machine-config-source.js';
 import {
+  DiscoveryStatusType,
   KUBEPRISM_STATUS_ID,
   KubePrismStatusType,
   KubePrismUpstreamType,
@@ -15,6 +16,7 @@ import {
   KubePrismEndpointsType,
   MACHINE_CONFIG_ID,
   MachineConfigStatusType,
+  MEMBERS_FILE_DISCOVERY_ID,
   MemberType,
 } from '../../src/resources/index.js';
 import { kindOf, ptr } from '../../src/runtime/index.js';
@@ -258,8 +260,27 @@ describe('Agent: config sources', () => {
     await eventuallyList(a.state, kindOf(MemberType), (items) => expect(items.map((m) => m.metadata.id)).toEqual(['api-fed', 'cp-1', 'cp-2', 'worker-1']));
     await writeFile(members, 'members:\n  - {id: cp-1, hostname: cp-1, machineType: controlplane, addresses: [10.0.0.11], controlPlane: {}}\n');
     await eventuallyList(a.state, kindOf(MemberType), (items) => expect(items.map((m) => m.metadata.id)).toEqual(['api-fed', 'cp-1']));
+    const statusPtr = ptr(DiscoveryStatusType, MEMBERS_FILE_DISCOVERY_ID);
+    await eventuallyResource(a.state, statusPtr, (r) => expect(r?.spec).toMatchObject({ phase: 'watching', file: members, members: 1 }));
+    expect((await a.state.get(statusPtr)).spec.lastError).toBeUndefined();
     await writeFile(members, 'members: [{id: "bad id!"}]\n');
     expect(await a.reloadMembers()).toMatchObject({ applied: false });
     expect((await a.state.list(kindOf(MemberType))).map((m) => m.metadata.id)).toEqual(['api-fed', 'cp-1']);
+    // The rejection is in the file's status, with the path; what the file gave before stays counted.
+    const rejected = (await a.state.get(statusPtr)).spec;
+    expect(rejected).toMatchObject({ phase: 'rejected', members: 1, lastError: { code: 'KP_ERR_INVALID_CONFIG' } });
+    expect(rejected.lastError?.message).toContain('members.0.id');
+    await rm(members);
+    await a.reloadMembers();
+    const unreadable = (await a.state.get(statusPtr)).spec;
+    expect(unreadable).toMatchObject({ phase: 'rejected', members: 1, lastError: { code: 'KP_ERR_MEMBERS_FILE_UNREADABLE' } });
+    expect(unreadable.lastError?.message).toContain('ENOENT');
+    // The same failure again is not a new event.
+    const version = (await a.state.get(statusPtr)).metadata.version;
+    await a.reloadMembers();
+    expect((await a.state.get(statusPtr)).metadata.version).toBe(version);
+    await writeFile(members, 'members:\n  - {id: cp-2, hostname: cp-2, machineType: controlplane, addresses: [10.0.0.12], controlPlane: {}}\n');
+    await eventuallyResource(a.state, statusPtr, (r) => expect(r?.spec).toMatchObject({ phase: 'watching', members: 1 }));
+    expect((await a.state.list(kindOf(MemberType))).map((m) => m.metadata.id)).toEqual(['api-fed', 'cp-2']);
   });
 });

@@ -4,7 +4,7 @@ import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidConfigError, machineConfigView, parseMembersFile, type MemberEntry } from '../../src/config/index.js';
 import { computeEndpoints } from '../../src/controllers/kubeprism-endpoints.js';
-import { KUBEPRISM_ENDPOINTS_ID, KubePrismEndpointsType, MACHINE_CONFIG_ID, MachineConfigType, MemberType } from '../../src/resources/index.js';
+import { DiscoveryStatusType, KUBEPRISM_ENDPOINTS_ID, KubePrismEndpointsType, MACHINE_CONFIG_ID, MachineConfigType, MEMBERS_FILE_DISCOVERY_ID, MemberType } from '../../src/resources/index.js';
 import { kindOf, ptr } from '../../src/runtime/index.js';
 import { v1alpha1Config } from '../harness/configs.js';
 import { eventuallyResource } from '../harness/eventually.js';
@@ -75,6 +75,7 @@ async function check(raw: string, changed?: string): Promise<void> {
     expect(result).toMatchObject({ applied: true, upserted: expected.length });
     const members = await f.state.list(kindOf(MemberType));
     expect(members.map((m) => ({ id: m.metadata.id, spec: m.spec }))).toEqual(expected.map((e) => ({ id: e.id, spec: e.spec })).sort((a, b) => (a.id < b.id ? -1 : 1)));
+    expect((await f.state.get(ptr(DiscoveryStatusType, MEMBERS_FILE_DISCOVERY_ID))).spec).toMatchObject({ phase: 'watching', members: expected.length });
     await settled(); // before the next input: the endpoints follow the members
     return;
   }
@@ -87,6 +88,8 @@ async function check(raw: string, changed?: string): Promise<void> {
   }
   if (changed !== undefined) expect(result.issues.some((i) => pathRelated(i.path, changed)), `${changed} → ${JSON.stringify(result.issues)}`).toBe(true);
   expect(f.logs.matching({ component: 'members-source', msg: 'members file rejected; keeping the members in force' }, logFrom)).toHaveLength(1);
+  const status = (await f.state.get(ptr(DiscoveryStatusType, MEMBERS_FILE_DISCOVERY_ID))).spec;
+  expect(status).toMatchObject({ phase: 'rejected', lastError: { code: 'KP_ERR_INVALID_CONFIG', message: result.message } });
   expect(await resourceSnapshot(f.state, LIVE_TYPES)).toEqual(before);
 }
 
