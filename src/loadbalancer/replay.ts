@@ -25,6 +25,19 @@ export function keepForReplay<U>(conn: Connection<U>, chunk: Buffer): boolean {
   return kept === chunk.length;
 }
 
+/** TLS record type of a handshake (a ClientHello starts with it). */
+const TLS_HANDSHAKE_RECORD = 0x16;
+
+/**
+ * Whether the client's kept bytes start a TLS handshake: a server that closes such a connection
+ * without a byte has not seen a request. A client speaking anything else gets the close as it is (a
+ * plain-text request may have been acted on, and a client that is not speaking TLS to a TLS server
+ * would only be turned away by every upstream in turn).
+ */
+export function startsTlsHandshake<U>(conn: Connection<U>): boolean {
+  return conn.replay?.[0]?.[0] === TLS_HANDSHAKE_RECORD;
+}
+
 /**
  * Write what the client has sent so far, and its end if it half-closed, to a new upstream (queued while
  * it connects), ahead of anything the client sends next. Nothing for a first dial: nothing was read yet.

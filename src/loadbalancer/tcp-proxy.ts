@@ -4,7 +4,7 @@ import { formatAddress } from './address.js';
 import { ConnectionBook } from './connection-book.js';
 import { dropReplay, findStalled, flushed, newConnection, relayClient, relayUpstream, releaseReadBuffer, upstreamReader, type Connection } from './connection.js';
 import { describeError, NoUpstreamsError } from './errors.js';
-import { findUnanswered, keepForReplay, replayTo } from './replay.js';
+import { findUnanswered, keepForReplay, replayTo, startsTlsHandshake } from './replay.js';
 import type { ProxyUpstream, TcpProxyOptions, UpstreamPicker } from './proxy-types.js';
 
 export type { ProxyUpstream, TcpProxyOptions, UpstreamPicker, UpstreamStats } from './proxy-types.js';
@@ -15,8 +15,9 @@ const NONE: ReadonlySet<never> = new Set();
  * The TCP pass-through: for each client, dial candidates in the picker's order until one connects, then
  * relay both ways with backpressure (a slow reader pauses its writer) and half-close forwarded (see
  * `relayClient`). Until the upstream's first byte, the client's bytes are kept (`replay.ts`): an
- * upstream silent for `firstByteTimeoutMs` after the client spoke is treated like a failed dial and the
- * connection moves to the next candidate, replayed. The client has seen nothing from the upstream, so
+ * upstream silent for `firstByteTimeoutMs` after the client spoke, or that resets or closes a TLS
+ * handshake without a byte, is treated like a failed dial and the connection moves to the next
+ * candidate, replayed. The client has seen nothing from the upstream, so
  * nothing happened there that it knows of: for TLS, no ServerHello means no request reached a server
  * (TLS 1.3 early data aside, which Go's TLS, the API server's, never accepts).
  * No timer per connection or chunk: one sweep finds stalls, another expired dials and silent upstreams.
@@ -145,10 +146,11 @@ export class TcpProxy<U extends ProxyUpstream> extends ConnectionBook<U> {
    * if its dial had failed: the old upstream socket is dropped (the client is not touched) and the new
    * one gets the client's bytes replayed. False, and nothing changed, when no candidate is left.
    */
-  private retry(conn: Connection<U>): boolean {
+  private retry(conn: Connection<U>, upstreamFailed = false): boolean {
     const old = conn.upstream as Socket;
-    // A side already going (its close may still be on its way) takes the connection down: not moved.
-    if (conn.client.destroyed || old.destroyed || conn.clientClosed || conn.upstreamClosed) return false;
+    // A side already going (its close may still be on its way) takes the connection down: not moved,
+    // unless it is the upstream failing, which is what the move is for.
+    if (conn.client.destroyed || (old.destroyed && !upstreamFailed) || conn.clientClosed || conn.upstreamClosed) return false;
     const from = conn.target as U;
     const tried = (conn.tried ??= new Set());
     tried.add(from);
@@ -197,13 +199,30 @@ export class TcpProxy<U extends ProxyUpstream> extends ConnectionBook<U> {
     upstream.removeAllListeners('error');
     conn.established = true;
     this.join(conn, target);
-    upstream.on('error', (err) => this.onSocketError(conn, err));
+    upstream.on('error', (err) => {
+      if (!this.movedAfterUnansweredClose(conn, upstream, describeError(err))) this.onSocketError(conn, err);
+    });
     upstream.on('close', (hadError) => this.onClose(conn, upstream, hadError));
     conn.mark = flushed(upstream);
     // After a retry the replayed bytes went out just now: the new upstream's silence counts from here.
     if (conn.replayBytes > 0) conn.answerDeadline = performance.now() + this.options.firstByteTimeoutMs;
-    relayUpstream(conn, upstream);
+    // An end without a byte, after the client spoke (and before it ended: then an end is a fair answer).
+    relayUpstream(conn, upstream, () => !conn.replayEnded && this.movedAfterUnansweredClose(conn, upstream, 'closed'));
     this.armSweep();
+  }
+
+  /**
+   * The upstream reset or closed a TLS handshake before its first byte: the client has seen nothing of
+   * it, so the connection moves to the next candidate, replayed, as after a silence. The upstream is not marked
+   * down for one connection (a server may shed load this way); its checks judge it.
+   */
+  private movedAfterUnansweredClose(conn: Connection<U>, upstream: Socket, reason: string): boolean {
+    if (!startsTlsHandshake(conn) || conn.upstream !== upstream || conn.closing) return false;
+    const from = conn.target as U;
+    if (!this.retry(conn, true)) return false;
+    from.stats.dialFailures++;
+    this.logger.warn({ upstream: formatAddress(from.host, from.port), reason }, 'upstream closed before answering; retrying on the next one');
+    return true;
   }
 
   private onSocketError(conn: Connection<U>, err: Error): void {

@@ -27,6 +27,8 @@ export interface FakeApiServerOptions {
   readyzStatus?: number;
   /** Accept TCP connections, swallow what arrives, never answer (a wedged server). */
   blackHole?: boolean;
+  /** Reset every connection when its first bytes (the ClientHello) arrive (a server dying under load). */
+  resetOnClientHello?: boolean;
 }
 
 /**
@@ -41,6 +43,7 @@ export class FakeApiServer extends TestServer {
   answerDelayMs: number;
   latencyMs: number;
   blackHole: boolean;
+  resetOnClientHello: boolean;
   /** Requests served, by path. */
   readonly requests = new Map<string, number>();
   /** SNI of the last TLS handshake (`false` when the client sent none). */
@@ -54,6 +57,7 @@ export class FakeApiServer extends TestServer {
     this.answerDelayMs = options.answerDelayMs ?? 0;
     this.latencyMs = options.latencyMs ?? 0;
     this.blackHole = options.blackHole ?? false;
+    this.resetOnClientHello = options.resetOnClientHello ?? false;
     // Never listens itself: the TestServer hands it sockets, after the accept delay.
     this.https = createHttpsServer(
       {
@@ -88,6 +92,12 @@ export class FakeApiServer extends TestServer {
     this.lastServerName = false;
     if (this.blackHole) {
       socket.resume(); // read and drop, so a client that leaves is noticed and the socket closed
+      return;
+    }
+    if (this.resetOnClientHello) {
+      socket.on('error', () => undefined);
+      socket.once('data', () => socket.resetAndDestroy());
+      socket.resume();
       return;
     }
     const handOver = (): void => {

@@ -60,6 +60,7 @@ async function client(port: number): Promise<{ socket: Socket; received: () => B
   const chunks: Buffer[] = [];
   socket.on('data', (d: Buffer) => chunks.push(d));
   const ended = waitForEvent(socket, 'end', 'the end from the balancer');
+  ended.catch(() => undefined); // awaited by the tests that expect an end; the others never see it
   return { socket, received: () => Buffer.concat(chunks), ended };
 }
 
@@ -248,5 +249,124 @@ describe('retry on the next upstream when the first byte never comes', () => {
     expect(b.requestCount('/slow')).toBe(0);
     await waitForUpstream(lb, addressOf(a), (u) => u.healthy, 'a still healthy');
     expect(lb.snapshot().connections.retried).toBe(0);
+  });
+});
+
+/**
+ * A TCP upstream that closes each client connection (reset or end) once it has received its first bytes
+ * and the test opens the gate; with `answerFirst` it answers `ok` before closing.
+ */
+async function startCloser(
+  n: number,
+  how: 'reset' | 'end',
+  answerFirst = false,
+): Promise<{ server: TcpTestServer; received: () => string; open: () => void }> {
+  let chunks = '';
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const server = await startTcp('closer', n, {
+    handler: (socket) => {
+      socket.on('error', () => undefined);
+      socket.once('data', () => {
+        void gate.then(() => {
+          if (answerFirst) socket.write('ok\n');
+          // After the answer went out: a reset would drop what is still queued.
+          setTimeout(() => (how === 'reset' ? socket.resetAndDestroy() : socket.end()), answerFirst ? 50 : 0);
+        });
+      });
+      socket.on('data', (d: Buffer) => (chunks += d.toString()));
+      socket.resume();
+    },
+  });
+  return { server, received: () => chunks, open };
+}
+
+/** The first bytes of a TLS handshake record and a little more: what a TLS client sends first. */
+const HELLO = Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x00, 0x06]), Buffer.from('hello\n')]);
+
+describe('retry on the next upstream when the upstream closes a TLS handshake before its first byte', () => {
+  it('TLS: a server that resets every handshake still passes tcp checks: every connection is answered elsewhere', async () => {
+    const dying = await startApi('dying', 2, { resetOnClientHello: true });
+    const b = await startApi('b', 3);
+    const lb = startLb({ healthCheck: { mode: 'tcp', intervalMs: 60_000 } });
+    lb.setUpstreams([dying.endpoint, b.endpoint]);
+    const port = await lbPort(lb);
+    await allHealthy(lb, 2);
+    const answers = await Promise.all(Array.from({ length: 8 }, () => whoAnswers('127.0.0.1', port)));
+    expect(answers).toEqual(Array(8).fill('b'));
+    const s = lb.snapshot();
+    const retried = s.connections.retried;
+    expect(retried).toBeGreaterThan(0); // fewest connections first: some of the 8 went to the dying one
+    expect(s.connections.failed).toBe(0);
+    expect(s.upstreams.find((u) => u.address === addressOf(dying))).toMatchObject({ healthy: true, dialFailures: retried });
+  });
+
+  /** A client on `closer` (its only upstream) whose request reached it; then `echo` is added and healthy. */
+  async function onCloserThenEcho(closer: Awaited<ReturnType<typeof startCloser>>, send: (s: Socket) => void) {
+    const echo = await startEcho(3);
+    const { lb, port } = await balancer(60_000, [closer.server]); // the silence sweep stays out of it
+    const c = await client(port);
+    send(c.socket);
+    await waitFor(() => closer.received().length > 0 || undefined, { description: 'the request at the first upstream', pollMs: 5 });
+    addUpstream(lb, closer.server, echo.server);
+    await allHealthy(lb, 2);
+    return { lb, c, echo };
+  }
+
+  for (const how of ['reset', 'end'] as const) {
+    it(`an upstream that ${how === 'reset' ? 'resets' : 'ends'} without a byte: the request is replayed on the next one`, async () => {
+      const closer = await startCloser(2, how);
+      const { lb, c, echo } = await onCloserThenEcho(closer, (s) => s.write(HELLO));
+      closer.open();
+      await waitFor(() => c.received().equals(HELLO) || undefined, { description: 'the answer from the next upstream', pollMs: 5 });
+      expect(echo.received().equals(HELLO)).toBe(true);
+      const s = lb.snapshot();
+      // One connection closed is not the upstream down: its checks decide that.
+      expect(s.upstreams[0]).toMatchObject({ healthy: true, dialFailures: 1, activeConnections: 0 });
+      expect(s.upstreams[1]).toMatchObject({ activeConnections: 1 });
+      expect(s.connections).toMatchObject({ retried: 1, failed: 0, active: 1 });
+    });
+  }
+
+  it('a reset after the first byte reaches the client: nothing moves', async () => {
+    const closer = await startCloser(2, 'reset', true);
+    const { lb, c, echo } = await onCloserThenEcho(closer, (s) => s.write(HELLO));
+    closer.open();
+    await c.ended; // the proxy closes the client when its upstream resets
+    expect(c.received().toString()).toBe('ok\n');
+    expect(echo.received().length).toBe(0);
+    expect(lb.snapshot().connections).toMatchObject({ retried: 0 });
+  });
+
+  it('an end after the client ended is an answer: passed on, not retried', async () => {
+    const closer = await startCloser(2, 'end');
+    const { lb, c, echo } = await onCloserThenEcho(closer, (s) => s.end(HELLO));
+    closer.open();
+    await c.ended;
+    expect(c.received().length).toBe(0);
+    expect(echo.received().length).toBe(0);
+    expect(lb.snapshot().connections).toMatchObject({ retried: 0 });
+  });
+
+  it('a client not speaking TLS gets the reset as it is: its request may have been acted on', async () => {
+    const closer = await startCloser(2, 'reset');
+    const { lb, c, echo } = await onCloserThenEcho(closer, (s) => s.write('POST /apply\n'));
+    closer.open();
+    await c.ended;
+    expect(c.received().length).toBe(0);
+    expect(echo.received().length).toBe(0);
+    expect(lb.snapshot().connections).toMatchObject({ retried: 0 });
+  });
+
+  it('with no other upstream, the reset reaches the client', async () => {
+    const closer = await startCloser(2, 'reset');
+    const { lb, port } = await balancer(60_000, [closer.server]);
+    const c = await client(port);
+    c.socket.write(HELLO);
+    closer.open();
+    await c.ended;
+    expect(c.received().length).toBe(0);
+    const s = await waitForSnapshot(lb, (x) => x.connections.active === 0, 'the connection gone');
+    expect(s.connections).toMatchObject({ retried: 0 });
   });
 });
