@@ -27,6 +27,7 @@ import { watchPath, type PathWatch } from '../util/file-watcher.js';
 import { MachineConfigSource, type ApplyResult } from './machine-config-source.js';
 import { MembersSource, type MembersSyncResult } from './members-source.js';
 import { registerControllerMetrics } from './runtime-metrics.js';
+import { registerSourceMetrics } from './source-metrics.js';
 
 /** Everything the agent needs to run; only `outputDir` is required. */
 export interface AgentOptions {
@@ -67,7 +68,7 @@ export class Agent {
   readonly state: State;
   readonly engine: Engine;
   readonly logger: Logger;
-  /** Prometheus registry of the agent: controllers, balancer, process. Served by the debug API. */
+  /** Prometheus registry of the agent: controllers, input sources, balancer, process. Served by the debug API. */
   readonly metrics = new Registry();
   readonly #options: AgentOptions;
   readonly #config: MachineConfigSource;
@@ -86,6 +87,7 @@ export class Agent {
     this.#config = new MachineConfigSource(state, componentLogger(this.logger, 'config-source'), options.stateDir);
     this.#members = new MembersSource(state, componentLogger(this.logger, 'members-source'));
     registerControllerMetrics(this.metrics, this.engine);
+    registerSourceMetrics(this.metrics, state);
   }
 
   /** Builds the state with every kubeprism type and registers the controllers (not started yet). */

@@ -22,6 +22,7 @@ import {
 import { kindOf, ptr } from '../../src/runtime/index.js';
 import { v1alpha1Config } from '../harness/configs.js';
 import { eventually, eventuallyList, eventuallyResource, fileChanges } from '../harness/eventually.js';
+import { agentMetric } from '../reliability/fixture.js';
 import { FakeApiServer, httpsGet } from '../harness/fake-apiserver.js';
 import { connectTo, freePort } from '../harness/ports.js';
 
@@ -203,6 +204,8 @@ describe('Agent: config sources', () => {
     const status = await second.state.get(statusPtr);
     expect(status.spec).toMatchObject({ usingLastGood: true, source: `last-good:${path.join(dir, 'state', LAST_GOOD_FILE)}` });
     expect(status.spec.lastError?.issues.map((i) => i.path)).toContain('version');
+    expect(await agentMetric(second, 'kubeprism_machine_config_using_last_good')).toBe(1);
+    expect(await agentMetric(second, 'kubeprism_machine_config_last_rejection_timestamp_seconds')).toBeCloseTo(Date.parse(status.spec.lastError?.at ?? '') / 1000, 3);
     await second.stop();
 
     await rm(file);
@@ -270,6 +273,15 @@ describe('Agent: config sources', () => {
     const rejected = (await a.state.get(statusPtr)).spec;
     expect(rejected).toMatchObject({ phase: 'rejected', members: 1, lastError: { code: 'KP_ERR_INVALID_CONFIG' } });
     expect(rejected.lastError?.message).toContain('members.0.id');
+    // And in the metrics an operator alerts on.
+    const metric = (name: string, labels: Record<string, string> = {}) => agentMetric(a, name, labels);
+    expect(await metric('kubeprism_discovery_phase', { source: 'members-file', phase: 'rejected' })).toBe(1);
+    expect(await metric('kubeprism_discovery_phase', { source: 'members-file', phase: 'watching' })).toBe(0);
+    expect(await metric('kubeprism_discovery_members', { source: 'members-file' })).toBe(1);
+    expect(await metric('kubeprism_discovery_last_error_timestamp_seconds', { source: 'members-file' })).toBeCloseTo(Date.parse(rejected.lastError?.time ?? '') / 1000, 3);
+    expect(await metric('kubeprism_discovery_phase', { source: 'kubernetes', phase: 'disabled' })).toBe(1);
+    expect(await metric('kubeprism_machine_config_applied_version')).toBeGreaterThan(0);
+    expect(await metric('kubeprism_machine_config_using_last_good')).toBe(0);
     await rm(members);
     await a.reloadMembers();
     const unreadable = (await a.state.get(statusPtr)).spec;

@@ -1,0 +1,104 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import {
+  DiscoveryStatusType,
+  discoveryPhaseSchema,
+  MACHINE_CONFIG_ID,
+  MachineConfigStatusType,
+  type DiscoveryStatusSpec,
+  type MachineConfigStatusSpec,
+} from '../resources/index.js';
+import { kindOf, ptr, type State } from '../runtime/index.js';
+
+/** One read of the source statuses per scrape: prom-client runs every collect() of a scrape together. */
+interface SourceStatuses {
+  discovery: Array<{ source: string; spec: DiscoveryStatusSpec }>;
+  config: MachineConfigStatusSpec | undefined;
+}
+
+/** Seconds since the epoch of an ISO time, undefined when absent or unreadable. */
+function epochSeconds(iso: string | undefined): number | undefined {
+  if (iso === undefined) return undefined;
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms) ? undefined : ms / 1000;
+}
+
+/**
+ * Registers the input sources' health on a registry, read from their status resources at scrape time:
+ * every discovery source (Kubernetes, the members file) and the machine config source. What an operator
+ * alerts on: a source not in sync, a stale last sync, a rejected config, a last good config in use.
+ */
+export function registerSourceMetrics(registry: Registry, state: State, prefix = 'kubeprism_'): void {
+  let pending: Promise<SourceStatuses> | undefined;
+  const read = (): Promise<SourceStatuses> => {
+    if (!pending) {
+      pending = (async () => {
+        const discovery = (await state.list(kindOf(DiscoveryStatusType))).map((r) => ({ source: r.metadata.id, spec: r.spec }));
+        const config = (await state.find(ptr(MachineConfigStatusType, MACHINE_CONFIG_ID)))?.spec;
+        return { discovery, config };
+      })();
+      // Settled once this scrape's collectors have all read it.
+      void pending.finally(() => setImmediate(() => (pending = undefined)));
+    }
+    return pending;
+  };
+  const registers = [registry];
+
+  const perSource = (kind: 'gauge' | 'counter', name: string, help: string, value: (s: DiscoveryStatusSpec) => number | undefined): void => {
+    const Metric = kind === 'gauge' ? Gauge : Counter;
+    new Metric({
+      name: `${prefix}discovery_${name}`,
+      help,
+      labelNames: ['source'] as const,
+      registers,
+      async collect(this: Gauge<'source'> | Counter<'source'>) {
+        const { discovery } = await read();
+        this.reset();
+        for (const { source, spec } of discovery) {
+          const v = value(spec);
+          if (v === undefined) continue;
+          if (this instanceof Gauge) this.set({ source }, v);
+          else this.inc({ source }, v);
+        }
+      },
+    });
+  };
+  perSource('gauge', 'enabled', 'Whether the discovery source is switched on (1) or not (0).', (s) => (s.enabled ? 1 : 0));
+  perSource('gauge', 'members', 'Members the source knows now.', (s) => s.members);
+  perSource('gauge', 'leaving_members', 'Members kept while absent from the source, until the removal delay has passed.', (s) => s.leaving);
+  perSource('counter', 'relists_total', 'Full re-lists (Kubernetes) or re-reads of changed content (members file).', (s) => s.relists);
+  perSource('gauge', 'last_sync_timestamp_seconds', 'When the source last synced (list, watch event, bookmark or applied file).', (s) => epochSeconds(s.lastSyncTime));
+  perSource('gauge', 'last_error_timestamp_seconds', 'When the source last failed.', (s) => epochSeconds(s.lastError?.time));
+  new Gauge({
+    name: `${prefix}discovery_phase`,
+    help: 'Where each discovery source is in its cycle: 1 for its current phase, 0 for the others.',
+    labelNames: ['source', 'phase'] as const,
+    registers,
+    async collect(this: Gauge<'source' | 'phase'>) {
+      const { discovery } = await read();
+      this.reset();
+      for (const { source, spec } of discovery) {
+        for (const phase of discoveryPhaseSchema.options) this.set({ source, phase }, spec.phase === phase ? 1 : 0);
+      }
+    },
+  });
+
+  const configGauge = (name: string, help: string, value: (s: MachineConfigStatusSpec) => number | undefined): void => {
+    new Gauge({
+      name: `${prefix}machine_config_${name}`,
+      help,
+      registers,
+      async collect(this: Gauge) {
+        const { config } = await read();
+        this.reset();
+        const v = config === undefined ? undefined : value(config);
+        if (v !== undefined) this.set(v);
+      },
+    });
+  };
+  configGauge('applied_version', 'Version of the MachineConfig resource in force (0: none yet).', (s) => s.appliedVersion);
+  configGauge('using_last_good', 'Whether the agent runs on the persisted last good config because its source could not be used (1) or not (0).', (s) => (s.usingLastGood ? 1 : 0));
+  configGauge('persist_failing', 'Whether saving the last good config to the state directory fails (1) or not (0).', (s) => (s.persistError !== undefined ? 1 : 0));
+  // A gauge without labels always has a sample: 0 stands for "never".
+  configGauge('last_applied_timestamp_seconds', 'When a config was last applied (0: never).', (s) => epochSeconds(s.appliedAt));
+  configGauge('last_rejection_timestamp_seconds', 'When a config was last rejected or could not be read (0: never).', (s) => epochSeconds(s.lastError?.at));
+}
