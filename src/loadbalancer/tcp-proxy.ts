@@ -17,8 +17,8 @@ const NONE: ReadonlySet<never> = new Set();
  * `relayClient`). Until the upstream's first byte, the client's bytes are kept (`replay.ts`): an
  * upstream silent for `firstByteTimeoutMs` after the client spoke, or that resets or closes a TLS
  * handshake without a byte, is treated like a failed dial and the connection moves to the next
- * candidate, replayed. The client has seen nothing from the upstream, so
- * nothing happened there that it knows of: for TLS, no ServerHello means no request reached a server
+ * candidate, replayed. The client has seen nothing from the upstream, so nothing happened there that it
+ * knows of: for TLS, no ServerHello means no request reached a server
  * (TLS 1.3 early data aside, which Go's TLS, the API server's, never accepts).
  * No timer per connection or chunk: one sweep finds stalls, another expired dials and silent upstreams.
  */
@@ -213,8 +213,8 @@ export class TcpProxy<U extends ProxyUpstream> extends ConnectionBook<U> {
 
   /**
    * The upstream reset or closed a TLS handshake before its first byte: the client has seen nothing of
-   * it, so the connection moves to the next candidate, replayed, as after a silence. The upstream is not marked
-   * down for one connection (a server may shed load this way); its checks judge it.
+   * it, so the connection moves to the next candidate, replayed, as after a silence. The upstream is not
+   * marked down for one connection (a server may shed load this way); its checks judge it.
    */
   private movedAfterUnansweredClose(conn: Connection<U>, upstream: Socket, reason: string): boolean {
     if (!startsTlsHandshake(conn) || conn.upstream !== upstream || conn.closing) return false;
