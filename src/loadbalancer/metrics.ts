@@ -81,7 +81,7 @@ export class LoadBalancerMetrics {
     global('counter', 'connections_refused_total', 'Client connections refused over the connection limit.', (s) => s.connections.refused);
     global('counter', 'connections_failed_total', 'Client connections given up because no upstream was reachable.', (s) => s.connections.failed);
     global('counter', 'connections_stalled_total', 'Connections closed because the upstream stopped taking data.', (s) => s.connections.stalled);
-    global('counter', 'connections_retried_total', 'Connections moved to another upstream before their first answer (silent, down or removed).', (s) => s.connections.retried);
+    global('counter', 'connections_retried_total', 'Connections moved to another upstream before their first answer (silent, closed, down or removed).', (s) => s.connections.retried);
 
     this.checkDuration = new Histogram({
       name: p + 'upstream_check_duration_seconds',

@@ -29,7 +29,7 @@ export class TcpProxy<U extends ProxyUpstream> extends ConnectionBook<U> {
   failed = 0;
   /** Connections closed because the upstream stopped taking data. */
   stalled = 0;
-  /** Connections moved to another upstream before their first answer (silent, down or removed). */
+  /** Connections moved to another upstream before their first answer (silent, closed, down or removed). */
   retried = 0;
   private readonly dialing = new Set<Connection<U>>();
   /** Connections whose client spoke and whose upstream has not answered yet (pruned by the sweep). */
