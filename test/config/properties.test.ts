@@ -4,6 +4,7 @@ import { stringify } from 'yaml';
 import { InvalidConfigError } from '../../src/config/errors.js';
 import { machineConfigView, parseMachineConfig } from '../../src/config/machine-config.js';
 import { parseMembersFile } from '../../src/config/members-file.js';
+import { mutated } from '../harness/mutations.js';
 import { fixture } from './helpers.js';
 
 /** Runs `fn`; anything thrown other than InvalidConfigError (a TypeError, a RangeError…) fails the property. */
@@ -28,48 +29,6 @@ const seeds = [
   'members.yaml',
 ].map(fixture);
 
-/** One random edit of a text: cut, insert, duplicate or swap lines, re-indent, or splice in YAML punctuation. */
-const mutation = fc.oneof(
-  fc.record({ kind: fc.constant('cut' as const), at: fc.nat(), len: fc.nat({ max: 20 }) }),
-  fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), text: fc.string({ maxLength: 8 }) }),
-  fc.record({
-    kind: fc.constant('punct' as const),
-    at: fc.nat(),
-    text: fc.constantFrom(':', '- ', '---\n', '{', '}', '[', ']', '&a ', '*a', '!!binary ', '"', "'", '#', '\t', '  ', '\n', '~', '<<: '),
-  }),
-  fc.record({ kind: fc.constant('dupLine' as const), at: fc.nat() }),
-  fc.record({ kind: fc.constant('swapLines' as const), at: fc.nat(), with: fc.nat() }),
-  fc.record({ kind: fc.constant('indent' as const), at: fc.nat(), by: fc.integer({ min: -4, max: 4 }) }),
-);
-type Mutation = typeof mutation extends fc.Arbitrary<infer T> ? T : never;
-
-function mutate(text: string, m: Mutation): string {
-  const at = text.length === 0 ? 0 : m.at % text.length;
-  const lines = text.split('\n');
-  const line = lines.length === 0 ? 0 : m.at % lines.length;
-  switch (m.kind) {
-    case 'cut':
-      return text.slice(0, at) + text.slice(at + m.len);
-    case 'insert':
-    case 'punct':
-      return text.slice(0, at) + m.text + text.slice(at);
-    case 'dupLine':
-      return [...lines.slice(0, line + 1), ...lines.slice(line)].join('\n');
-    case 'swapLines': {
-      const other = m.with % lines.length;
-      const copy = [...lines];
-      [copy[line], copy[other]] = [copy[other] ?? '', copy[line] ?? ''];
-      return copy.join('\n');
-    }
-    case 'indent': {
-      const copy = [...lines];
-      const l = copy[line] ?? '';
-      copy[line] = m.by >= 0 ? ' '.repeat(m.by) + l : l.replace(new RegExp(`^ {0,${-m.by}}`, 'u'), '');
-      return copy.join('\n');
-    }
-  }
-}
-
 describe('properties: nothing but InvalidConfigError escapes', () => {
   it('random text', () => {
     fc.assert(
@@ -83,8 +42,7 @@ describe('properties: nothing but InvalidConfigError escapes', () => {
 
   it('mutated real configs and members files', () => {
     fc.assert(
-      fc.property(fc.constantFrom(...seeds), fc.array(mutation, { minLength: 1, maxLength: 6 }), (seed, edits) => {
-        const text = edits.reduce(mutate, seed);
+      fc.property(mutated(seeds), (text) => {
         onlyInvalidConfig(() => parseMachineConfig(text));
         onlyInvalidConfig(() => parseMembersFile(text));
       }),

@@ -20,7 +20,7 @@ import { eventually } from '../harness/eventually.js';
 import { whoAnswers } from '../harness/fake-apiserver.js';
 import { endpointsSettled, junkMemberSpec, startApiAgent, validMemberSpec, type ApiAgent } from './api-fixture.js';
 import { balancedConfig } from './fixture.js';
-import { mutated, runs } from './mutations.js';
+import { mutated, runs } from '../harness/mutations.js';
 
 // Random request bodies against a running agent with its balancer up, beyond the API fuzzing of
 // test/api: concurrent bursts mixing good and bad configs (some switching KubePrism off and on), member

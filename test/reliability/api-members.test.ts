@@ -6,7 +6,7 @@ import { call } from '../api/helpers.js';
 import { whoAnswers } from '../harness/fake-apiserver.js';
 import { endpointsSettled, junkMemberSpec, startApiAgent, validMemberSpec, type ApiAgent } from './api-fixture.js';
 import { LIVE_TYPES, resourceSnapshot } from './fixture.js';
-import { runs } from './mutations.js';
+import { runs } from '../harness/mutations.js';
 
 // Random member lists through the debug API of a running agent, checked against a model: every PUT and
 // DELETE answers what the model predicts, a refused write changes no resource at all, and after each

@@ -9,7 +9,7 @@ import { ptr } from '../../src/runtime/index.js';
 import { eventuallyResource } from '../harness/eventually.js';
 import { freePort } from '../harness/ports.js';
 import { LIVE_TYPES, resourceSnapshot, startAgent, type AgentFixture } from './fixture.js';
-import { mutated, oddValue, pathRelated, runs, withValue } from './mutations.js';
+import { mutated, oddValue, pathRelated, runs, withValue } from '../harness/mutations.js';
 
 // Bad machine configs fed to a running agent (with its balancer up), through applyConfig (the API's
 // path) and through the config file (the reload path the watcher and SIGHUP take). The parser is the

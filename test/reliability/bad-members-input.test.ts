@@ -10,7 +10,7 @@ import { v1alpha1Config } from '../harness/configs.js';
 import { eventuallyResource } from '../harness/eventually.js';
 import { freePort } from '../harness/ports.js';
 import { LIVE_TYPES, resourceSnapshot, startAgent, type AgentFixture } from './fixture.js';
-import { mutated, oddValue, pathRelated, runs, withValue } from './mutations.js';
+import { mutated, oddValue, pathRelated, runs, withValue } from '../harness/mutations.js';
 
 // Bad members files fed to a running agent through its reload path. The members-file parser is the
 // oracle: a file it rejects is rejected whole (every issue naming a path, a log line, not one member or

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { excessiveYamlNesting, MAX_YAML_NESTING } from '../../src/util/yaml-depth.js';
-import { runs } from './mutations.js';
+import { runs } from '../harness/mutations.js';
 
 // The guard that keeps deeply nested YAML away from the parser (whose stack overflow can abort the
 // process). It never parses, so these tests can feed it anything. What it must do: flag every text nested
