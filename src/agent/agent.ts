@@ -76,7 +76,6 @@ export class Agent {
   readonly #watches: PathWatch[] = [];
   #lastConfigText: string | undefined;
   #lastMembersText: string | undefined;
-  #membersUnreadable: string | undefined;
   #stopped = false;
 
   private constructor(state: State, options: AgentOptions) {
@@ -196,15 +195,10 @@ export class Agent {
     try {
       text = await readFile(membersPath, 'utf8');
     } catch (err) {
-      // Reported once per distinct failure, not at every poll while the file stays missing.
-      if (this.#membersUnreadable !== String(err)) {
-        this.#membersUnreadable = String(err);
-        await this.#members.reportUnreadable(path.resolve(membersPath), err);
-      }
+      await this.#members.reportUnreadable(path.resolve(membersPath), err);
       this.#lastMembersText = undefined;
       return undefined;
     }
-    this.#membersUnreadable = undefined;
     if (text === this.#lastMembersText) return undefined;
     this.#lastMembersText = text;
     return this.#members.syncFile(text, path.resolve(membersPath));

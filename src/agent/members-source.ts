@@ -1,3 +1,4 @@
+import type { Draft } from 'immer';
 import { INVALID_CONFIG, InvalidConfigError, parseMembersFile, type MemberSpec } from '../config/index.js';
 import { DiscoveryStatusType, MEMBER_SOURCE_LABEL, MEMBERS_FILE_DISCOVERY_ID, MemberType, type DiscoveryStatusSpec } from '../resources/index.js';
 import { hasCode, kindOf, ptr, type FieldIssue, type Logger, type Resource, type State } from '../runtime/index.js';
@@ -51,7 +52,7 @@ export class MembersSource {
       const issues = err instanceof InvalidConfigError ? err.issues : [{ path: '', message: String(err) }];
       const message = err instanceof Error ? err.message : String(err);
       this.logger.error({ file, issues }, 'members file rejected; keeping the members in force');
-      await this.#writeFileStatus(file, { phase: 'rejected', lastError: { code: INVALID_CONFIG, message, time: new Date().toISOString() } });
+      await this.#fileRejected(file, INVALID_CONFIG, message);
       return { applied: false, message, issues };
     }
     const source = 'file';
@@ -74,11 +75,12 @@ export class MembersSource {
       if (await this.state.teardownAndDestroy(member.metadata)) removed++;
     }
     this.logger.info({ file, members: entries.length, removed }, 'members file applied');
-    await this.#writeFileStatus(file, {
-      phase: 'watching',
-      lastSyncTime: new Date().toISOString(),
-      members: entries.length - skipped.length,
-      conflicts: skipped.length > 0 ? skipped : undefined,
+    await this.#writeFileStatus(file, (status) => {
+      status.phase = 'watching';
+      status.lastSyncTime = new Date().toISOString();
+      status.members = entries.length - skipped.length;
+      if (skipped.length > 0) status.conflicts = skipped;
+      else delete status.conflicts;
     });
     return { applied: true, upserted: entries.length - skipped.length, removed, ...(skipped.length > 0 ? { skipped } : {}) };
   }
@@ -87,31 +89,28 @@ export class MembersSource {
   async reportUnreadable(file: string, err: unknown): Promise<void> {
     const message = `cannot read members file ${file}: ${err instanceof Error ? err.message : String(err)}`;
     this.logger.error({ err, file }, 'cannot read members file; keeping the members in force');
-    await this.#writeFileStatus(file, { phase: 'rejected', lastError: { code: MEMBERS_FILE_UNREADABLE, message, time: new Date().toISOString() } });
+    await this.#fileRejected(file, MEMBERS_FILE_UNREADABLE, message);
   }
 
-  /** The file's DiscoveryStatus: `watching` once applied, `rejected` while its content cannot be used. */
-  async #writeFileStatus(
-    file: string,
-    change: Pick<DiscoveryStatusSpec, 'phase'> & Partial<Pick<DiscoveryStatusSpec, 'lastSyncTime' | 'members' | 'conflicts' | 'lastError'>>,
-  ): Promise<void> {
+  /** The file's content cannot be used: the status says why; what it gave before (members, conflicts) stays. */
+  async #fileRejected(file: string, code: string, message: string): Promise<void> {
+    await this.#writeFileStatus(file, (status) => {
+      status.phase = 'rejected';
+      status.lastError = { code, message, time: new Date().toISOString() };
+    });
+  }
+
+  /** The file's DiscoveryStatus, written once per read of it. */
+  async #writeFileStatus(file: string, mutate: (status: Draft<DiscoveryStatusSpec>) => void): Promise<void> {
+    const reads = this.#fileReads++; // counted here: modify may run its recipe more than once
     await this.state.modify(
       ptr(DiscoveryStatusType, MEMBERS_FILE_DISCOVERY_ID),
       (draft) => {
-        const status = draft.spec;
-        status.file = file;
-        status.phase = change.phase;
-        status.relists = this.#fileReads++;
-        if (change.lastSyncTime !== undefined) status.lastSyncTime = change.lastSyncTime;
-        if (change.members !== undefined) status.members = change.members;
-        if (change.lastError !== undefined) status.lastError = change.lastError;
-        // Conflicts belong to the content applied last; a rejection leaves that content (and them) in force.
-        if (change.phase === 'watching') {
-          if (change.conflicts !== undefined) status.conflicts = [...change.conflicts];
-          else delete status.conflicts;
-        }
+        draft.spec.file = file;
+        draft.spec.relists = reads;
+        mutate(draft.spec);
       },
-      { owner: MEMBERS_SOURCE_OWNER, initialSpec: { enabled: true, phase: change.phase, members: 0, leaving: 0, relists: 0 } },
+      { owner: MEMBERS_SOURCE_OWNER, initialSpec: { enabled: true, phase: 'watching', members: 0, leaving: 0, relists: 0 } },
     );
   }
 }
