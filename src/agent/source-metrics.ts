@@ -9,12 +9,6 @@ import {
 } from '../resources/index.js';
 import { kindOf, ptr, type State } from '../runtime/index.js';
 
-/** One read of the source statuses per scrape: prom-client runs every collect() of a scrape together. */
-interface SourceStatuses {
-  discovery: Array<{ source: string; spec: DiscoveryStatusSpec }>;
-  config: MachineConfigStatusSpec | undefined;
-}
-
 /** Seconds since the epoch of an ISO time, undefined when absent or unreadable. */
 function epochSeconds(iso: string | undefined): number | undefined {
   if (iso === undefined) return undefined;
@@ -28,19 +22,10 @@ function epochSeconds(iso: string | undefined): number | undefined {
  * alerts on: a source not in sync, a stale last sync, a rejected config, a last good config in use.
  */
 export function registerSourceMetrics(registry: Registry, state: State, prefix = 'kubeprism_'): void {
-  let pending: Promise<SourceStatuses> | undefined;
-  const read = (): Promise<SourceStatuses> => {
-    if (!pending) {
-      pending = (async () => {
-        const discovery = (await state.list(kindOf(DiscoveryStatusType))).map((r) => ({ source: r.metadata.id, spec: r.spec }));
-        const config = (await state.find(ptr(MachineConfigStatusType, MACHINE_CONFIG_ID)))?.spec;
-        return { discovery, config };
-      })();
-      // Settled once this scrape's collectors have all read it.
-      void pending.finally(() => setImmediate(() => (pending = undefined)));
-    }
-    return pending;
-  };
+  // A handful of in-memory resources: each collector reads what it needs.
+  const discoveryStatuses = async (): Promise<Array<{ source: string; spec: DiscoveryStatusSpec }>> =>
+    (await state.list(kindOf(DiscoveryStatusType))).map((r) => ({ source: r.metadata.id, spec: r.spec }));
+  const configStatus = async (): Promise<MachineConfigStatusSpec | undefined> => (await state.find(ptr(MachineConfigStatusType, MACHINE_CONFIG_ID)))?.spec;
   const registers = [registry];
 
   const perSource = (kind: 'gauge' | 'counter', name: string, help: string, value: (s: DiscoveryStatusSpec) => number | undefined): void => {
@@ -51,7 +36,7 @@ export function registerSourceMetrics(registry: Registry, state: State, prefix =
       labelNames: ['source'] as const,
       registers,
       async collect(this: Gauge<'source'> | Counter<'source'>) {
-        const { discovery } = await read();
+        const discovery = await discoveryStatuses();
         this.reset();
         for (const { source, spec } of discovery) {
           const v = value(spec);
@@ -74,7 +59,7 @@ export function registerSourceMetrics(registry: Registry, state: State, prefix =
     labelNames: ['source', 'phase'] as const,
     registers,
     async collect(this: Gauge<'source' | 'phase'>) {
-      const { discovery } = await read();
+      const discovery = await discoveryStatuses();
       this.reset();
       for (const { source, spec } of discovery) {
         for (const phase of discoveryPhaseSchema.options) this.set({ source, phase }, spec.phase === phase ? 1 : 0);
@@ -88,7 +73,7 @@ export function registerSourceMetrics(registry: Registry, state: State, prefix =
       help,
       registers,
       async collect(this: Gauge) {
-        const { config } = await read();
+        const config = await configStatus();
         this.reset();
         const v = config === undefined ? undefined : value(config);
         if (v !== undefined) this.set(v);
