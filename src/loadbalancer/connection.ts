@@ -128,11 +128,11 @@ export function relayClient<U>(conn: Connection<U>, keep: (conn: Connection<U>, 
  * Upstream → client goes through {@link upstreamReader}; the upstream's end is forwarded (half-close),
  * unless `movedOnEnd` took the connection elsewhere (an end before any byte).
  */
-export function relayUpstream<U>(conn: Connection<U>, upstream: Socket, movedOnEnd: () => boolean): void {
+export function relayUpstream<U>(conn: Connection<U>, upstream: Socket, movedOnEnd: (conn: Connection<U>, upstream: Socket) => boolean): void {
   const { client } = conn;
   upstream.on('drain', () => client.resume());
   upstream.once('end', () => {
-    if (conn.replay !== undefined && movedOnEnd()) return;
+    if (conn.replay !== undefined && movedOnEnd(conn, upstream)) return;
     if (conn.replay !== undefined) dropReplay(conn); // an end is an answer the client will see
     client.end();
   });

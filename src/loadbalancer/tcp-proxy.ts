@@ -206,10 +206,13 @@ export class TcpProxy<U extends ProxyUpstream> extends ConnectionBook<U> {
     conn.mark = flushed(upstream);
     // After a retry the replayed bytes went out just now: the new upstream's silence counts from here.
     if (conn.replayBytes > 0) conn.answerDeadline = performance.now() + this.options.firstByteTimeoutMs;
-    // An end without a byte, after the client spoke (and before it ended: then an end is a fair answer).
-    relayUpstream(conn, upstream, () => !conn.replayEnded && this.movedAfterUnansweredClose(conn, upstream, 'closed'));
+    relayUpstream(conn, upstream, this.movedOnEnd);
     this.armSweep();
   }
+
+  /** An end without a byte, after the client spoke and before it ended (then an end is a fair answer). */
+  private readonly movedOnEnd = (conn: Connection<U>, upstream: Socket): boolean =>
+    !conn.replayEnded && this.movedAfterUnansweredClose(conn, upstream, 'closed');
 
   /**
    * The upstream reset or closed a TLS handshake before its first byte: the client has seen nothing of

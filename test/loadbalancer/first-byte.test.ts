@@ -253,32 +253,26 @@ describe('retry on the next upstream when the first byte never comes', () => {
 });
 
 /**
- * A TCP upstream that closes each client connection (reset or end) once it has received its first bytes
- * and the test opens the gate; with `answerFirst` it answers `ok` before closing.
+ * A TCP upstream that keeps the connections that spoke (health checks say nothing) until the test makes
+ * it `answer` them (`ok`) or `close` them, by reset or by end.
  */
-async function startCloser(
-  n: number,
-  how: 'reset' | 'end',
-  answerFirst = false,
-): Promise<{ server: TcpTestServer; received: () => string; open: () => void }> {
+async function startCloser(n: number, how: 'reset' | 'end'): Promise<{ server: TcpTestServer; received: () => string; answer: () => void; close: () => void }> {
   let chunks = '';
-  let open!: () => void;
-  const gate = new Promise<void>((resolve) => (open = resolve));
+  const talking: Socket[] = [];
   const server = await startTcp('closer', n, {
     handler: (socket) => {
       socket.on('error', () => undefined);
-      socket.once('data', () => {
-        void gate.then(() => {
-          if (answerFirst) socket.write('ok\n');
-          // After the answer went out: a reset would drop what is still queued.
-          setTimeout(() => (how === 'reset' ? socket.resetAndDestroy() : socket.end()), answerFirst ? 50 : 0);
-        });
-      });
+      socket.once('data', () => talking.push(socket));
       socket.on('data', (d: Buffer) => (chunks += d.toString()));
       socket.resume();
     },
   });
-  return { server, received: () => chunks, open };
+  return {
+    server,
+    received: () => chunks,
+    answer: () => talking.forEach((s) => s.write('ok\n')),
+    close: () => talking.forEach((s) => (how === 'reset' ? s.resetAndDestroy() : s.end())),
+  };
 }
 
 /** The first bytes of a TLS handshake record and a little more: what a TLS client sends first. */
@@ -317,7 +311,7 @@ describe('retry on the next upstream when the upstream closes a TLS handshake be
     it(`an upstream that ${how === 'reset' ? 'resets' : 'ends'} without a byte: the request is replayed on the next one`, async () => {
       const closer = await startCloser(2, how);
       const { lb, c, echo } = await onCloserThenEcho(closer, (s) => s.write(HELLO));
-      closer.open();
+      closer.close();
       await waitFor(() => c.received().equals(HELLO) || undefined, { description: 'the answer from the next upstream', pollMs: 5 });
       expect(echo.received().equals(HELLO)).toBe(true);
       const s = lb.snapshot();
@@ -329,9 +323,11 @@ describe('retry on the next upstream when the upstream closes a TLS handshake be
   }
 
   it('a reset after the first byte reaches the client: nothing moves', async () => {
-    const closer = await startCloser(2, 'reset', true);
+    const closer = await startCloser(2, 'reset');
     const { lb, c, echo } = await onCloserThenEcho(closer, (s) => s.write(HELLO));
-    closer.open();
+    closer.answer();
+    await waitFor(() => c.received().toString() === 'ok\n' || undefined, { description: 'the answer at the client', pollMs: 5 });
+    closer.close();
     await c.ended; // the proxy closes the client when its upstream resets
     expect(c.received().toString()).toBe('ok\n');
     expect(echo.received().length).toBe(0);
@@ -341,7 +337,7 @@ describe('retry on the next upstream when the upstream closes a TLS handshake be
   it('an end after the client ended is an answer: passed on, not retried', async () => {
     const closer = await startCloser(2, 'end');
     const { lb, c, echo } = await onCloserThenEcho(closer, (s) => s.end(HELLO));
-    closer.open();
+    closer.close();
     await c.ended;
     expect(c.received().length).toBe(0);
     expect(echo.received().length).toBe(0);
@@ -351,7 +347,7 @@ describe('retry on the next upstream when the upstream closes a TLS handshake be
   it('a client not speaking TLS gets the reset as it is: its request may have been acted on', async () => {
     const closer = await startCloser(2, 'reset');
     const { lb, c, echo } = await onCloserThenEcho(closer, (s) => s.write('POST /apply\n'));
-    closer.open();
+    closer.close();
     await c.ended;
     expect(c.received().length).toBe(0);
     expect(echo.received().length).toBe(0);
@@ -363,7 +359,8 @@ describe('retry on the next upstream when the upstream closes a TLS handshake be
     const { lb, port } = await balancer(60_000, [closer.server]);
     const c = await client(port);
     c.socket.write(HELLO);
-    closer.open();
+    await waitFor(() => closer.received().length > 0 || undefined, { description: 'the request at the upstream', pollMs: 5 });
+    closer.close();
     await c.ended;
     expect(c.received().length).toBe(0);
     const s = await waitForSnapshot(lb, (x) => x.connections.active === 0, 'the connection gone');
