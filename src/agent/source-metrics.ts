@@ -1,4 +1,4 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import {
   DiscoveryStatusType,
   discoveryPhaseSchema,
@@ -8,6 +8,7 @@ import {
   type MachineConfigStatusSpec,
 } from '../resources/index.js';
 import { kindOf, ptr, type State } from '../runtime/index.js';
+import { registerScrapedMetric, type Sample } from '../util/scraped-metric.js';
 
 /** Seconds since the epoch of an ISO time, undefined when absent or unreadable. */
 function epochSeconds(iso: string | undefined): number | undefined {
@@ -26,60 +27,46 @@ export function registerSourceMetrics(registry: Registry, state: State, prefix =
   const discoveryStatuses = async (): Promise<Array<{ source: string; spec: DiscoveryStatusSpec }>> =>
     (await state.list(kindOf(DiscoveryStatusType))).map((r) => ({ source: r.metadata.id, spec: r.spec }));
   const configStatus = async (): Promise<MachineConfigStatusSpec | undefined> => (await state.find(ptr(MachineConfigStatusType, MACHINE_CONFIG_ID)))?.spec;
-  const registers = [registry];
-
-  const perSource = (kind: 'gauge' | 'counter', name: string, help: string, value: (s: DiscoveryStatusSpec) => number | undefined): void => {
-    const Metric = kind === 'gauge' ? Gauge : Counter;
-    new Metric({
+  const perSource = (kind: 'gauge' | 'counter', name: string, help: string, value: (s: DiscoveryStatusSpec) => number | undefined): void =>
+    registerScrapedMetric(registry, {
+      kind,
       name: `${prefix}discovery_${name}`,
       help,
-      labelNames: ['source'] as const,
-      registers,
-      async collect(this: Gauge<'source'> | Counter<'source'>) {
-        const discovery = await discoveryStatuses();
-        this.reset();
-        for (const { source, spec } of discovery) {
+      labelNames: ['source'],
+      read: async () =>
+        (await discoveryStatuses()).flatMap(({ source, spec }): Array<Sample<'source'>> => {
           const v = value(spec);
-          if (v === undefined) continue;
-          if (this instanceof Gauge) this.set({ source }, v);
-          else this.inc({ source }, v);
-        }
-      },
+          return v === undefined ? [] : [[{ source }, v]];
+        }),
     });
-  };
   perSource('gauge', 'enabled', 'Whether the discovery source is switched on (1) or not (0).', (s) => (s.enabled ? 1 : 0));
   perSource('gauge', 'members', 'Members the source knows now.', (s) => s.members);
   perSource('gauge', 'leaving_members', 'Members kept while absent from the source, until the removal delay has passed.', (s) => s.leaving);
   perSource('counter', 'relists_total', 'Full re-lists (Kubernetes) or re-reads of changed content (members file).', (s) => s.relists);
   perSource('gauge', 'last_sync_timestamp_seconds', 'When the source last synced (list, watch event, bookmark or applied file).', (s) => epochSeconds(s.lastSyncTime));
   perSource('gauge', 'last_error_timestamp_seconds', 'When the source last failed.', (s) => epochSeconds(s.lastError?.time));
-  new Gauge({
+  registerScrapedMetric(registry, {
+    kind: 'gauge',
     name: `${prefix}discovery_phase`,
     help: 'Where each discovery source is in its cycle: 1 for its current phase, 0 for the others.',
-    labelNames: ['source', 'phase'] as const,
-    registers,
-    async collect(this: Gauge<'source' | 'phase'>) {
-      const discovery = await discoveryStatuses();
-      this.reset();
-      for (const { source, spec } of discovery) {
-        for (const phase of discoveryPhaseSchema.options) this.set({ source, phase }, spec.phase === phase ? 1 : 0);
-      }
-    },
+    labelNames: ['source', 'phase'],
+    read: async () =>
+      (await discoveryStatuses()).flatMap(({ source, spec }) =>
+        discoveryPhaseSchema.options.map((phase): Sample<'source' | 'phase'> => [{ source, phase }, spec.phase === phase ? 1 : 0]),
+      ),
   });
 
-  const configGauge = (name: string, help: string, value: (s: MachineConfigStatusSpec) => number | undefined): void => {
-    new Gauge({
+  const configGauge = (name: string, help: string, value: (s: MachineConfigStatusSpec) => number | undefined): void =>
+    registerScrapedMetric(registry, {
+      kind: 'gauge',
       name: `${prefix}machine_config_${name}`,
       help,
-      registers,
-      async collect(this: Gauge) {
+      read: async () => {
         const config = await configStatus();
-        this.reset();
         const v = config === undefined ? undefined : value(config);
-        if (v !== undefined) this.set(v);
+        return v === undefined ? [] : [[{}, v]];
       },
     });
-  };
   configGauge('applied_version', 'Version of the MachineConfig resource in force (0: none yet).', (s) => s.appliedVersion);
   configGauge('using_last_good', 'Whether the agent runs on the persisted last good config because its source could not be used (1) or not (0).', (s) => (s.usingLastGood ? 1 : 0));
   configGauge('persist_failing', 'Whether saving the last good config to the state directory fails (1) or not (0).', (s) => (s.persistError !== undefined ? 1 : 0));

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Histogram, type Registry } from 'prom-client';
+import { registerScrapedMetric, type Sample } from '../util/scraped-metric.js';
 import type { LoadBalancerSnapshot, UpstreamSnapshot } from './snapshot.js';
 import type { CheckResult } from './upstream-list.js';
 
@@ -19,9 +20,9 @@ type Numeric = 'score' | 'tier' | 'activeConnections' | 'totalConnections' | 'by
 
 /**
  * The balancer's Prometheus collectors, registered on an injected registry (never the global one).
- * Gauges and counters are read from the attached balancer's snapshot at scrape time, so nothing is
- * counted twice and a removed upstream's series disappear with it; only the check latency histogram is
- * fed as checks happen. Create it once per registry and hand it to each LoadBalancer in turn.
+ * Gauges and counters are read from the attached balancer's snapshot at scrape time (see
+ * registerScrapedMetric), so a removed upstream's series disappear with it; only the check latency
+ * histogram is fed as checks happen. Create it once per registry and hand it to each LoadBalancer in turn.
  */
 export class LoadBalancerMetrics {
   private source: MetricsSource | undefined;
@@ -30,24 +31,14 @@ export class LoadBalancerMetrics {
 
   constructor(registry: Registry, options: LoadBalancerMetricsOptions = {}) {
     const p = options.prefix ?? 'kubeprism_';
-    const registers = [registry];
-    const read = (): LoadBalancerSnapshot | undefined => this.read();
-    const perUpstream = (kind: 'gauge' | 'counter', name: string, help: string, value: (u: UpstreamSnapshot) => number): void => {
-      const Metric = kind === 'gauge' ? Gauge : Counter;
-      new Metric({
+    const perUpstream = (kind: 'gauge' | 'counter', name: string, help: string, value: (u: UpstreamSnapshot) => number): void =>
+      registerScrapedMetric(registry, {
+        kind,
         name: p + name,
         help,
-        labelNames: ['upstream'] as const,
-        registers,
-        collect(this: Gauge<'upstream'> | Counter<'upstream'>) {
-          this.reset();
-          for (const u of read()?.upstreams ?? []) {
-            if (this instanceof Gauge) this.set({ upstream: u.address }, value(u));
-            else this.inc({ upstream: u.address }, value(u));
-          }
-        },
+        labelNames: ['upstream'],
+        read: () => (this.read()?.upstreams ?? []).map((u): Sample<'upstream'> => [{ upstream: u.address }, value(u)]),
       });
-    };
     const field = (k: Numeric) => (u: UpstreamSnapshot) => u[k];
     perUpstream('gauge', 'upstream_healthy', 'Whether the upstream is usable for new connections (1) or not (0).', (u) => (u.healthy ? 1 : 0));
     perUpstream('gauge', 'upstream_score', 'Health score: +n after n good checks in a row, -n after n failures.', field('score'));
@@ -59,21 +50,16 @@ export class LoadBalancerMetrics {
     perUpstream('counter', 'upstream_sent_bytes_total', 'Bytes sent to the upstream.', field('bytesOut'));
     perUpstream('counter', 'upstream_dial_failures_total', 'Dials to the upstream that failed, and connections it left unanswered.', field('dialFailures'));
 
-    const global = (kind: 'gauge' | 'counter', name: string, help: string, value: (s: LoadBalancerSnapshot) => number): void => {
-      const Metric = kind === 'gauge' ? Gauge : Counter;
-      new Metric({
+    const global = (kind: 'gauge' | 'counter', name: string, help: string, value: (s: LoadBalancerSnapshot) => number): void =>
+      registerScrapedMetric(registry, {
+        kind,
         name: p + name,
         help,
-        registers,
-        collect(this: Gauge | Counter) {
-          this.reset();
-          const s = read();
-          if (!s) return;
-          if (this instanceof Gauge) this.set(value(s));
-          else this.inc(value(s));
+        read: () => {
+          const s = this.read();
+          return s ? [[{}, value(s)]] : [];
         },
       });
-    };
     global('gauge', 'listener_up', 'Whether the listener is bound and accepting (1) or not (0).', (s) => (s.listener.listening ? 1 : 0));
     global('gauge', 'healthy', 'Whether some upstream is usable (1) or none (0).', (s) => (s.healthy ? 1 : 0));
     global('gauge', 'connections', 'Client connections open now.', (s) => s.connections.active);
@@ -88,7 +74,7 @@ export class LoadBalancerMetrics {
       help: 'Duration of health checks (connect, handshake and request) by result.',
       labelNames: ['upstream', 'result'] as const,
       buckets: options.buckets ?? [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
-      registers,
+      registers: [registry],
     });
   }
 
