@@ -146,11 +146,11 @@ export class TcpProxy<U extends ProxyUpstream> extends ConnectionBook<U> {
    * if its dial had failed: the old upstream socket is dropped (the client is not touched) and the new
    * one gets the client's bytes replayed. False, and nothing changed, when no candidate is left.
    */
-  private retry(conn: Connection<U>, upstreamFailed = false): boolean {
+  private retry(conn: Connection<U>): boolean {
     const old = conn.upstream as Socket;
-    // A side already going (its close may still be on its way) takes the connection down: not moved,
-    // unless it is the upstream failing, which is what the move is for.
-    if (conn.client.destroyed || (old.destroyed && !upstreamFailed) || conn.clientClosed || conn.upstreamClosed) return false;
+    // Torn down on purpose, or the client gone (its close may still be on its way): not moved. An
+    // upstream socket destroyed by its own failure is what a move is for.
+    if (conn.closing || conn.client.destroyed || conn.clientClosed || conn.upstreamClosed) return false;
     const from = conn.target as U;
     const tried = (conn.tried ??= new Set());
     tried.add(from);
@@ -222,7 +222,7 @@ export class TcpProxy<U extends ProxyUpstream> extends ConnectionBook<U> {
   private movedAfterUnansweredClose(conn: Connection<U>, upstream: Socket, reason: string): boolean {
     if (!startsTlsHandshake(conn) || conn.upstream !== upstream || conn.closing) return false;
     const from = conn.target as U;
-    if (!this.retry(conn, true)) return false;
+    if (!this.retry(conn)) return false;
     from.stats.dialFailures++;
     this.logger.warn({ upstream: formatAddress(from.host, from.port), reason }, 'upstream closed before answering; retrying on the next one');
     return true;
