@@ -45,15 +45,20 @@ export class TcpProxy<U extends ProxyUpstream> extends ConnectionBook<U> {
     super(picker, logger);
   }
 
-  /** Change limits and timeouts; they apply to new dials and the next sweeps. */
+  /**
+   * Change limits and timeouts; they apply to new dials and the next sweeps. A running sweep is restarted
+   * only when its period changes: the balancer is reconfigured on every controller round, and restarting
+   * each time would starve a sweep whose period is longer than the gap between rounds.
+   */
   setOptions(options: TcpProxyOptions): void {
+    const prev = this.options;
     this.options = { ...options };
-    if (this.sweepTimer) {
+    if (this.sweepTimer && stallSweepPeriod(options) !== stallSweepPeriod(prev)) {
       clearInterval(this.sweepTimer);
       this.sweepTimer = undefined;
       this.armSweep();
     }
-    if (this.deadlineTimer) {
+    if (this.deadlineTimer && deadlineSweepPeriod(options) !== deadlineSweepPeriod(prev)) {
       clearInterval(this.deadlineTimer);
       this.deadlineTimer = undefined;
       this.armDeadlineSweep();
@@ -258,8 +263,7 @@ export class TcpProxy<U extends ProxyUpstream> extends ConnectionBook<U> {
 
   private armSweep(): void {
     if (this.sweepTimer) return;
-    const period = Math.min(5_000, Math.max(50, Math.floor(this.options.stallTimeoutMs / 4)));
-    this.sweepTimer = setInterval(() => this.sweep(), period);
+    this.sweepTimer = setInterval(() => this.sweep(), stallSweepPeriod(this.options));
     this.sweepTimer.unref();
   }
 
@@ -281,10 +285,7 @@ export class TcpProxy<U extends ProxyUpstream> extends ConnectionBook<U> {
   /** The sweep of deadlines: dials that take too long, upstreams silent too long after their client spoke. */
   private armDeadlineSweep(): void {
     if (this.deadlineTimer) return;
-    const { dialTimeoutMs, firstByteTimeoutMs } = this.options;
-    const shortest = firstByteTimeoutMs > 0 ? Math.min(dialTimeoutMs, firstByteTimeoutMs) : dialTimeoutMs;
-    const period = Math.max(10, Math.min(250, Math.floor(shortest / 4)));
-    this.deadlineTimer = setInterval(() => this.sweepDeadlines(), period);
+    this.deadlineTimer = setInterval(() => this.sweepDeadlines(), deadlineSweepPeriod(this.options));
     this.deadlineTimer.unref();
   }
 
@@ -321,3 +322,14 @@ export class TcpProxy<U extends ProxyUpstream> extends ConnectionBook<U> {
 }
 
 function ignore(): void {}
+
+/** How often stalls are looked for: a quarter of the stall timeout, 50 ms to 5 s. */
+function stallSweepPeriod(options: TcpProxyOptions): number {
+  return Math.min(5_000, Math.max(50, Math.floor(options.stallTimeoutMs / 4)));
+}
+
+/** How often dial and first-byte deadlines are looked at: a quarter of the shorter one, 10 to 250 ms. */
+function deadlineSweepPeriod({ dialTimeoutMs, firstByteTimeoutMs }: TcpProxyOptions): number {
+  const shortest = firstByteTimeoutMs > 0 ? Math.min(dialTimeoutMs, firstByteTimeoutMs) : dialTimeoutMs;
+  return Math.max(10, Math.min(250, Math.floor(shortest / 4)));
+}

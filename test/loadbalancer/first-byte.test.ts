@@ -367,3 +367,20 @@ describe('retry on the next upstream when the upstream closes a TLS handshake be
     expect(s.connections).toMatchObject({ retried: 0 });
   });
 });
+
+describe('reconfiguration does not hold the deadline sweep back', () => {
+  it('the same options applied every 50 ms (as controller rounds do): a silent upstream is still left after its timeout', async () => {
+    const silent = await startSilent(2);
+    const echo = await startEcho(3);
+    const options = { healthCheck: { mode: 'tcp' as const, intervalMs: 60_000 }, firstByteTimeoutMs: 1_000 };
+    const { lb, port } = await balancer(1_000, [silent.server]);
+    // Faster than the deadline sweep's 250 ms period: restarting it on each call would never let it run.
+    const rounds = setInterval(() => lb.configure(options), 50);
+    onTestFinished(() => clearInterval(rounds));
+    const c = await client(port);
+    c.socket.write('hello\n');
+    addUpstream(lb, silent.server, echo.server);
+    await waitFor(() => c.received().toString() === 'hello\n' || undefined, { description: 'the answer from the next upstream', pollMs: 5, timeoutMs: 4_000 });
+    expect(lb.snapshot().connections).toMatchObject({ retried: 1, failed: 0 });
+  });
+});
