@@ -44,18 +44,26 @@ export class MachineConfigSource {
 
   /** Validates and applies `text`; `source` says where it came from (`file:/path`, `api`, `embedded`, …). */
   apply(text: string, source: string, options: { usingLastGood?: boolean; persist?: boolean } = {}): Promise<ApplyResult> {
-    const run = this.#queue.then(() => this.#apply(text, source, options));
-    this.#queue = run.catch(() => undefined);
-    return run;
+    return this.#serialized(() => this.#apply(text, source, options));
   }
 
   /** Records that a source could not even be read (missing file, permissions); nothing else changes. */
-  async reportUnreadable(source: string, err: unknown): Promise<void> {
+  reportUnreadable(source: string, err: unknown): Promise<void> {
     const message = `cannot read ${source}: ${err instanceof Error ? err.message : String(err)}`;
     this.logger.error({ source, err }, 'machine config source unreadable; keeping the config in force');
-    await this.#writeStatus((status) => {
-      status.lastError = { source, message, issues: [{ path: '', message }], at: new Date().toISOString() };
-    });
+    // In turn with applies: one finishing after this would otherwise clear the error it reports.
+    return this.#serialized(() =>
+      this.#writeStatus((status) => {
+        status.lastError = { source, message, issues: [{ path: '', message }], at: new Date().toISOString() };
+      }),
+    );
+  }
+
+  /** Runs `step` after every step queued before it; a failed step does not stop the queue. */
+  #serialized<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(step);
+    this.#queue = run.catch(() => undefined);
+    return run;
   }
 
   /** Reads the persisted last good config, if any. */
@@ -133,7 +141,7 @@ export class MachineConfigSource {
 
   /** Tries again to save a last good config the state directory refused (on a timer, and on SIGHUP). */
   retryPersist(): Promise<void> {
-    const run = this.#queue.then(async () => {
+    return this.#serialized(async () => {
       if (this.#unsaved === undefined || this.#closed) return;
       const error = await this.#persist();
       if (error !== undefined) return;
@@ -142,8 +150,6 @@ export class MachineConfigSource {
         delete status.persistError;
       });
     });
-    this.#queue = run.catch(() => undefined);
-    return run;
   }
 
   /** Stops the persist retries. */
