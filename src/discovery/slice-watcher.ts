@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MemberSpec } from '../config/index.js';
-import type { Logger } from '../runtime/index.js';
+import { backoffDelay, type BackoffOptions, type Logger } from '../runtime/index.js';
 import {
   listEndpointSlices,
   watchEndpointSlices,
@@ -12,13 +12,11 @@ import {
 import { KUBERNETES_SERVICE, membersFromSlices, SERVICE_NAME_LABEL, type EndpointSlice } from './endpoint-slices.js';
 import { DISCOVERY_CODES, DiscoveryError } from './errors.js';
 
-/** Exponential backoff between failed attempts: `initialMs` doubling up to `maxMs`, ± `jitter` of it. */
-export interface RetryBackoff {
-  readonly initialMs: number;
-  readonly maxMs: number;
-  /** Fraction (0-1) of each delay added or removed at random, so many nodes do not retry in step. */
-  readonly jitter: number;
-}
+/**
+ * Exponential backoff between failed attempts: `initialMs` doubling up to `maxMs`, ± `jitter` of it (so
+ * many nodes do not retry in step). The runtime's backoff with the multiplier fixed at 2.
+ */
+export type RetryBackoff = Omit<BackoffOptions, 'multiplier'>;
 
 /** Everything the watcher needs: where to connect, its bounds and timings, and whom to tell about changes. */
 export interface SliceWatcherOptions {
@@ -48,11 +46,6 @@ export interface SliceWatcherSnapshot {
   readonly relists: number;
 }
 
-/** The delay before attempt `failures + 1`: exponential, capped, jittered. */
-export function backoffDelay(failures: number, backoff: RetryBackoff, random: () => number = Math.random): number {
-  const base = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.max(0, failures - 1));
-  return Math.max(0, Math.round(base * (1 + backoff.jitter * (2 * random() - 1))));
-}
 
 function isKubernetesSlice(slice: EndpointSlice): boolean {
   return slice.metadata.labels?.[SERVICE_NAME_LABEL] === KUBERNETES_SERVICE;
@@ -169,7 +162,7 @@ export class EndpointSliceWatcher {
         const error =
           err instanceof DiscoveryError ? err : new DiscoveryError(DISCOVERY_CODES.unreachable, (err as Error).message ?? String(err), { cause: err });
         // A first 410 is routine (the resourceVersion was compacted away): re-list at once.
-        const delay = error.code === DISCOVERY_CODES.gone && failures === 1 ? 0 : backoffDelay(failures, backoff, this.#options.random);
+        const delay = error.code === DISCOVERY_CODES.gone && failures === 1 ? 0 : backoffDelay(failures, { ...backoff, multiplier: 2 }, this.#options.random);
         logger.warn({ code: error.code, err: error.message, retryInMs: delay }, 'EndpointSlice sync failed; re-listing after a backoff');
         this.#update({ phase: 'backoff', lastError: { code: error.code, message: error.message, time: new Date() } });
         try {

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  backoffDelay,
   DISCOVERY_CODES,
   DiscoveryError,
   endpointSliceSchema,
@@ -97,12 +96,5 @@ describe('the watch protocol', () => {
     for (const garbage of ['nope', '[]', '{"type":"ADDED"}', '{"type":"WEIRD","object":{}}', JSON.stringify({ type: 'MODIFIED', object: { metadata: {} } }), 'null']) {
       expect([garbage, failure(garbage)]).toEqual([garbage, DISCOVERY_CODES.badResponse]);
     }
-  });
-
-  it('backs off exponentially up to the cap, within the jitter', () => {
-    const b = { initialMs: 1000, maxMs: 30_000, jitter: 0.2 };
-    expect([1, 2, 3, 5, 6, 20].map((n) => backoffDelay(n, b, () => 0.5))).toEqual([1000, 2000, 4000, 16_000, 30_000, 30_000]);
-    expect(backoffDelay(1, b, () => 0)).toBe(800);
-    expect(backoffDelay(1, b, () => 1)).toBe(1200);
   });
 });
