@@ -1,5 +1,5 @@
-import { isIP } from 'node:net';
 import { KubeprismError } from '../runtime/errors.js';
+import { formatAddress, isLoopbackIp } from '../util/address.js';
 
 /** Where the debug API listens (or where a client finds it): a TCP host and port, or a unix socket path. */
 export type ApiAddress =
@@ -58,21 +58,13 @@ export function parseApiAddress(text: string): ApiAddress {
   return { kind: 'tcp', host, port: Number(portText) };
 }
 
-/** True for 127.0.0.0/8 and ::1: the only TCP hosts the debug API may bind. */
-export function isLoopbackHost(host: string): boolean {
-  if (isIP(host) === 4) return host.startsWith('127.');
-  // The URL parser compresses any spelling of ::1 (0:0:0:0:0:0:0:1, 0::1…) to one form.
-  if (isIP(host) === 6) return new URL(`http://[${host}]/`).hostname === '[::1]';
-  return false;
-}
-
 /** Throws NotLoopbackError unless the address is a unix socket or a loopback TCP address. */
 export function assertLocalAddress(address: ApiAddress): void {
-  if (address.kind === 'tcp' && !isLoopbackHost(address.host)) throw new NotLoopbackError(formatApiAddress(address));
+  if (address.kind === 'tcp' && !isLoopbackIp(address.host)) throw new NotLoopbackError(formatApiAddress(address));
 }
 
 /** The address written back the way `--api` takes it. */
 export function formatApiAddress(address: ApiAddress): string {
   if (address.kind === 'unix') return `unix:${address.path}`;
-  return isIP(address.host) === 6 ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+  return formatAddress(address.host, address.port);
 }

@@ -1,12 +1,13 @@
-import { isIP } from 'node:net';
 import type { MachineConfigView } from '../config/index.js';
 import {
   KUBEPRISM_CONFIG_ID,
   KUBEPRISM_STATUS_ID,
   KubePrismConfigType,
   KubePrismStatusType,
+  type SpecOfKubePrismConfig,
 } from '../resources/index.js';
 import { inputOf, ptr, type ControllerInput, type ControllerReader } from '../runtime/index.js';
+import { formatAddress } from '../util/address.js';
 
 /** Where a component should send its API requests. */
 export interface ServerChoice {
@@ -16,7 +17,7 @@ export interface ServerChoice {
 
 /** `https://host:port`, IPv6 bracketed. */
 export function httpsURL(host: string, port: number): string {
-  return `https://${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+  return `https://${formatAddress(host, port)}`;
 }
 
 /** The cluster endpoint as a canonical URL (what workers and kube-proxy use without KubePrism). */
@@ -29,9 +30,22 @@ export function localAPIServerURL(view: MachineConfigView): string {
   return httpsURL('localhost', view.localAPIServerPort);
 }
 
-/** The inputs a server choice depends on. */
+/** The inputs a server choice (and {@link readKubePrism}) depends on. */
 export function serverChoiceInputs(): ControllerInput[] {
   return [inputOf(KubePrismConfigType, { id: KUBEPRISM_CONFIG_ID }), inputOf(KubePrismStatusType, { id: KUBEPRISM_STATUS_ID })];
+}
+
+/** The address KubePrismStatuses reports while the listener for `config` is up. */
+export function listenerAddress(config: SpecOfKubePrismConfig): string {
+  return formatAddress(config.host, config.port);
+}
+
+/** KubePrism's config while it is enabled (undefined otherwise), and whether its listener is up on it. */
+export async function readKubePrism(reader: ControllerReader): Promise<{ config: SpecOfKubePrismConfig; listening: boolean } | undefined> {
+  const config = await reader.find(ptr(KubePrismConfigType, KUBEPRISM_CONFIG_ID));
+  if (!config || config.metadata.phase === 'tearingDown') return undefined;
+  const status = await reader.find(ptr(KubePrismStatusType, KUBEPRISM_STATUS_ID));
+  return { config: config.spec, listening: status?.spec.listening === true && status.spec.host === listenerAddress(config.spec) };
 }
 
 /**
@@ -40,11 +54,10 @@ export function serverChoiceInputs(): ControllerInput[] {
  * flap the components; disabling it returns to the fallback at once.
  */
 export async function chooseServer(reader: ControllerReader, fallback: string, current: string | undefined): Promise<ServerChoice> {
-  const config = await reader.find(ptr(KubePrismConfigType, KUBEPRISM_CONFIG_ID));
-  if (!config || config.metadata.phase === 'tearingDown') return { server: fallback };
-  const url = httpsURL('127.0.0.1', config.spec.port);
-  const status = await reader.find(ptr(KubePrismStatusType, KUBEPRISM_STATUS_ID));
-  const listening = status?.spec.listening === true && status.spec.host === `127.0.0.1:${config.spec.port}`;
+  const kubePrism = await readKubePrism(reader);
+  if (!kubePrism) return { server: fallback };
+  const { config, listening } = kubePrism;
+  const url = httpsURL(config.host, config.port);
   if (!listening && current !== url) return { server: fallback };
-  return { server: url, ...(config.spec.tlsServerName !== undefined ? { tlsServerName: config.spec.tlsServerName } : {}) };
+  return { server: url, ...(config.tlsServerName !== undefined ? { tlsServerName: config.tlsServerName } : {}) };
 }

@@ -6,7 +6,7 @@ import {
   StaticPodConfigType,
   type ComponentConfig,
 } from '../resources/index.js';
-import { inputOf, kindOf, ptr, reconcileController, type Controller, type Resource } from '../runtime/index.js';
+import { inputOf, kindOf, reconcileController, type Controller, type Resource } from '../runtime/index.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { chooseServer, clusterEndpointURL, serverChoiceInputs } from './api-server-url.js';
 import { machineConfigInput, readMachineConfig } from './machine-config-view.js';

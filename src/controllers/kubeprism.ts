@@ -11,6 +11,7 @@ import {
   type SpecOfKubePrismConfig,
 } from '../resources/index.js';
 import { inputOf, kindOf, outputOf, ptr, type Controller, type ControllerContext, type Resource } from '../runtime/index.js';
+import { listenerAddress } from './api-server-url.js';
 
 /** Options of the balancer controller. */
 export interface KubePrismControllerOptions {
@@ -113,7 +114,7 @@ async function writeStatus(ctx: ControllerContext, config: SpecOfKubePrismConfig
   const error = statusError(snapshot);
   await ctx.modify(ptr(KubePrismStatusType, KUBEPRISM_STATUS_ID), (draft) => {
     draft.spec = {
-      host: `${config.host}:${config.port}`,
+      host: listenerAddress(config),
       healthy: snapshot.healthy,
       listening: snapshot.listener.listening,
       ...(error !== undefined ? { error } : {}),

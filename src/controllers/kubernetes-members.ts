@@ -9,16 +9,13 @@ import {
 } from '../discovery/index.js';
 import {
   DiscoveryStatusType,
-  KUBEPRISM_CONFIG_ID,
-  KUBEPRISM_STATUS_ID,
   KUBERNETES_DISCOVERY_ID,
-  KubePrismConfigType,
-  KubePrismStatusType,
   MEMBER_SOURCE_LABEL,
   MemberType,
   type DiscoveryStatusSpec,
 } from '../resources/index.js';
-import { hasCode, inputOf, kindOf, outputOf, ptr, type Controller, type ControllerContext } from '../runtime/index.js';
+import { hasCode, kindOf, outputOf, ptr, type Controller, type ControllerContext } from '../runtime/index.js';
+import { httpsURL, listenerAddress, readKubePrism, serverChoiceInputs } from './api-server-url.js';
 import { machineConfigInput, readMachineConfig } from './machine-config-view.js';
 
 /** The source label of members found in Kubernetes. */
@@ -59,13 +56,12 @@ async function plan(ctx: ControllerContext, view: MachineConfigView, settings: K
   if (settings.kubeconfig === undefined) {
     return { waitingFor: 'credentials: set kubernetesDiscovery.kubeconfig next to the KubePrism port (machine.features.kubePrism or the KubePrismConfig document)' };
   }
-  const config = await ctx.find(ptr(KubePrismConfigType, KUBEPRISM_CONFIG_ID));
-  if (!config || config.metadata.phase === 'tearingDown') return { waitingFor: 'KubePrism: it is disabled, and discovery reaches the API server through its listener' };
-  const { host, port } = config.spec;
-  const status = await ctx.find(ptr(KubePrismStatusType, KUBEPRISM_STATUS_ID));
-  if (!status?.spec.listening || status.spec.host !== `${host}:${port}`) return { waitingFor: `KubePrism: its listener on ${host}:${port} is not up yet` };
+  const kubePrism = await readKubePrism(ctx);
+  if (!kubePrism) return { waitingFor: 'KubePrism: it is disabled, and discovery reaches the API server through its listener' };
+  const { config, listening } = kubePrism;
+  if (!listening) return { waitingFor: `KubePrism: its listener on ${listenerAddress(config)} is not up yet` };
   // Every API server's certificate carries the cluster endpoint's name: clients reach them all through it.
-  return { kubeconfig: settings.kubeconfig, host, port, fallbackServerName: config.spec.tlsServerName ?? view.clusterEndpoint.host };
+  return { kubeconfig: settings.kubeconfig, host: config.host, port: config.port, fallbackServerName: config.tlsServerName ?? view.clusterEndpoint.host };
 }
 
 /**
@@ -79,11 +75,7 @@ export function kubernetesMembersController(options: KubernetesMembersOptions = 
   const limits = { ...DEFAULT_LIMITS, requestTimeoutMs: options.requestTimeoutMs ?? 10_000, ...options.limits };
   return {
     name: 'KubernetesMembersController',
-    inputs: () => [
-      machineConfigInput(),
-      inputOf(KubePrismConfigType, { id: KUBEPRISM_CONFIG_ID }),
-      inputOf(KubePrismStatusType, { id: KUBEPRISM_STATUS_ID }),
-    ],
+    inputs: () => [machineConfigInput(), ...serverChoiceInputs()],
     outputs: () => [outputOf(MemberType, 'shared'), outputOf(DiscoveryStatusType, 'shared')],
     async run(ctx) {
       let session: Session | undefined;
@@ -153,7 +145,7 @@ export function kubernetesMembersController(options: KubernetesMembersOptions = 
 }
 
 function startSession(ctx: ControllerContext, key: SessionKey, limits: ClientLimits & { maxMembers: number }, options: KubernetesMembersOptions): Session {
-  const server = `https://${key.host}:${key.port}`;
+  const server = httpsURL(key.host, key.port);
   const watcher = new EndpointSliceWatcher({
     target: async () => {
       const credentials = await loadKubeconfig(key.kubeconfig);

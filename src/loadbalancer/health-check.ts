@@ -1,7 +1,7 @@
 import { request } from 'node:https';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { formatAddress } from './address.js';
+import { formatAddress } from '../util/address.js';
 import { describeError, HealthCheckError } from './errors.js';
 
 /** How an upstream is judged: TCP connect, TLS handshake, or HTTPS `GET /readyz`. */

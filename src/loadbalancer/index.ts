@@ -13,7 +13,7 @@ export {
 export type { LoadBalancerSnapshot, UpstreamSnapshot } from './snapshot.js';
 export type { ListenerState, ListenTarget } from './listener.js';
 export { ClosedError, HealthCheckError, ListenError, NoUpstreamsError, NotLoopbackError, TimeoutError } from './errors.js';
-export { formatAddress, isLoopbackIp } from './address.js';
+export { formatAddress, isLoopbackIp } from '../util/address.js';
 export { latencyTier, tierLabel, TIER_BOUNDS_MS, WORST_TIER } from './tier.js';
 export { UpstreamList, type Backend, type CheckResult, type HealthCheckTiming, type UpstreamChange, type UpstreamListOptions, type UpstreamState } from './upstream-list.js';
 export { runHealthCheck, checkReadyz, checkTcp, checkTls, type HealthCheckMode, type HealthCheckTarget } from './health-check.js';

@@ -1,6 +1,6 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Logger } from '../runtime/logger.js';
-import { formatAddress, isLoopbackIp } from './address.js';
+import { formatAddress, isLoopbackIp } from '../util/address.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { describeError, ListenError, NotLoopbackError } from './errors.js';
 

@@ -5,7 +5,7 @@ import { Listener } from './listener.js';
 import type { LoadBalancerMetrics } from './metrics.js';
 import { parseLoadBalancerOptions, parseUpstreamEndpoints, type LoadBalancerOptions, type LoadBalancerOptionsInput, type UpstreamEndpoint } from './options.js';
 import type { LoadBalancerSnapshot, UpstreamSnapshot } from './snapshot.js';
-import { formatAddress } from './address.js';
+import { formatAddress } from '../util/address.js';
 import { SocketUpstream, type CheckSettings } from './socket-upstream.js';
 import { TcpProxy, type TcpProxyOptions } from './tcp-proxy.js';
 import { shouldCloseConnections } from './score.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ValidationError, type FieldIssue } from '../runtime/errors.js';
-import { isLoopbackIp } from './address.js';
+import { isLoopbackIp } from '../util/address.js';
 import { NotLoopbackError } from './errors.js';
 
 // Messages leave the path out: every issue carries it apart (`listen.port: must be at most 65535`).

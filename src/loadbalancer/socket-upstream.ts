@@ -1,4 +1,4 @@
-import { formatAddress } from './address.js';
+import { formatAddress } from '../util/address.js';
 import { runHealthCheck, type HealthCheckMode } from './health-check.js';
 import type { Backend } from './upstream-list.js';
 import type { ProxyUpstream, UpstreamStats } from './tcp-proxy.js';

@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import type { Logger } from '../runtime/logger.js';
-import { formatAddress } from './address.js';
+import { formatAddress } from '../util/address.js';
 import { ConnectionBook } from './connection-book.js';
 import { dropReplay, findStalled, flushed, newConnection, relayClient, relayUpstream, releaseReadBuffer, upstreamReader, type Connection } from './connection.js';
 import { describeError, NoUpstreamsError } from './errors.js';

@@ -1,6 +1,6 @@
-import { isIP } from 'node:net';
 import { z } from 'zod';
 import { defineResource, type SpecOf } from '../runtime/index.js';
+import { formatAddress } from '../util/address.js';
 
 /** Resource ids fixed by Talos. */
 export const KUBEPRISM_CONFIG_ID = 'k8s-loadbalancer-config';
@@ -82,7 +82,7 @@ export const KubePrismStatusType = defineResource({
 
 /** `host:port` with IPv6 hosts bracketed: the id of an upstream resource. */
 export function upstreamId(host: string, upstreamPort: number): string {
-  return isIP(host) === 6 ? `[${host}]:${upstreamPort}` : `${host}:${upstreamPort}`;
+  return formatAddress(host, upstreamPort);
 }
 
 /** One upstream's health as the balancer sees it; id `host:port`. */

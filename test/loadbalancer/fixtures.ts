@@ -1,5 +1,5 @@
 import { onTestFinished } from 'vitest';
-import { formatAddress } from '../../src/loadbalancer/address.js';
+import { formatAddress } from '../../src/util/address.js';
 import { LoadBalancer, type LoadBalancerDeps } from '../../src/loadbalancer/load-balancer.js';
 import type { LoadBalancerOptionsInput } from '../../src/loadbalancer/options.js';
 import { FakeApiServer, type FakeApiServerOptions } from '../harness/fake-apiserver.js';

@@ -191,7 +191,13 @@ describe('LoadBalancer listener', () => {
     const checks = a.requestCount('/readyz');
     await waitFor(() => a.requestCount('/readyz') >= checks + 4, { description: 'four more checks', pollMs: 10 });
     expect(seen.length).toBe(count); // stable upstream: checks happen, notifications do not
-    const unsubscribe = lb.onChange(() => undefined);
+    // An unsubscribed listener hears nothing more, while a subscribed one hears the next change.
+    let unsubscribedCalls = 0;
+    const unsubscribe = lb.onChange(() => unsubscribedCalls++);
     unsubscribe();
+    const b = await startApi('b', 3);
+    lb.setUpstreams([a.endpoint, b.endpoint]);
+    await waitFor(() => seen.length > count || undefined, { description: 'the notification for the added upstream', pollMs: 5 });
+    expect(unsubscribedCalls).toBe(0);
   });
 });
