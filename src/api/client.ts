@@ -5,6 +5,7 @@ import type { Resource } from '../runtime/resource.js';
 import { formatApiAddress, parseApiAddress, type ApiAddress } from './address.js';
 import { HttpError } from './http-errors.js';
 import type { WatchLine } from './watch-stream.js';
+import { isPlainObject } from '../util/plain-object.js';
 
 /** The agent could not be reached at all (nothing listening, no socket file, no permission). */
 export class UnreachableError extends KubeprismError {
@@ -96,7 +97,7 @@ export class ApiClient {
   async applyConfig(yaml: string): Promise<ApplyConfigAnswer> {
     const raw = await this.#request('PUT', '/v1/config', yaml, 'application/yaml');
     const body = parseJson(raw);
-    if (raw.status === 400 && isObject(body) && Array.isArray(body.errors)) return { applied: false, errors: body.errors as FieldIssue[] };
+    if (raw.status === 400 && isPlainObject(body) && Array.isArray(body.errors)) return { applied: false, errors: body.errors as FieldIssue[] };
     return expectOk(raw, body) as ApplyConfigAnswer;
   }
 
@@ -139,7 +140,7 @@ export class ApiClient {
           buffered = buffered.slice(newline + 1);
           if (line.trim() === '') continue;
           const parsed = JSON.parse(line) as unknown;
-          if (isObject(parsed) && isObject(parsed.error)) throw errorFromBody(200, parsed);
+          if (isPlainObject(parsed) && isPlainObject(parsed.error)) throw errorFromBody(200, parsed);
           yield parsed as WatchLine;
         }
       }
@@ -213,9 +214,6 @@ function readAll(res: IncomingMessage): Promise<string> {
   });
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
 function parseJson(raw: RawResponse): unknown {
   if (!raw.contentType.includes('json')) return undefined;
@@ -235,6 +233,6 @@ function errorFromBody(status: number, body: Record<string, unknown>): ApiRespon
 
 function expectOk(raw: RawResponse, body: unknown): unknown {
   if (raw.status >= 200 && raw.status < 300 && body !== undefined) return body;
-  if (isObject(body) && isObject(body.error)) throw errorFromBody(raw.status, body);
+  if (isPlainObject(body) && isPlainObject(body.error)) throw errorFromBody(raw.status, body);
   throw new ApiResponseError(raw.status, 'KP_ERR_BAD_RESPONSE', `unexpected answer from the agent: HTTP ${raw.status} ${raw.text.slice(0, 200)}`);
 }

@@ -11,6 +11,7 @@ import {
 } from '../runtime/index.js';
 import { parseDocument, readBody } from './body.js';
 import { API_CODES, badRequest, HttpError } from './http-errors.js';
+import { isPlainObject } from '../util/plain-object.js';
 
 /** A type the API may write: resources fed from outside the controllers (Members). */
 export interface ExternalType {
@@ -114,13 +115,10 @@ function writableTarget(ctx: ResourceContext, target: Target): ExternalType | un
   return external;
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
 /** Reads `{"spec": {...}, "metadata"?: {...}}`; metadata may only repeat what the URL says. */
 function specFromBody(body: unknown, target: Target, id: string): unknown {
-  if (!isRecord(body)) throw badRequest('body must be an object: {"spec": {...}}', [{ path: '', message: 'must be an object with a spec' }]);
+  if (!isPlainObject(body)) throw badRequest('body must be an object: {"spec": {...}}', [{ path: '', message: 'must be an object with a spec' }]);
   const extra = Object.keys(body).filter((k) => k !== 'spec' && k !== 'metadata');
   if (extra.length > 0) {
     throw badRequest(`unexpected field(s) ${extra.map((k) => JSON.stringify(k)).join(', ')}; the body holds spec and optional metadata`);
@@ -128,7 +126,7 @@ function specFromBody(body: unknown, target: Target, id: string): unknown {
   if (!('spec' in body) || body.spec === undefined) throw badRequest('body has no spec', [{ path: 'spec', message: 'required' }]);
   const { metadata } = body;
   if (metadata !== undefined && metadata !== null) {
-    if (!isRecord(metadata)) throw badRequest('metadata must be an object', [{ path: 'metadata', message: 'must be an object' }]);
+    if (!isPlainObject(metadata)) throw badRequest('metadata must be an object', [{ path: 'metadata', message: 'must be an object' }]);
     const mismatch = (field: string, want: string): HttpError =>
       badRequest(`metadata.${field} ${JSON.stringify(metadata[field])} does not match the URL (${want})`, [
         { path: `metadata.${field}`, message: `must be ${JSON.stringify(want)} or absent` },

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { describeValue } from './errors.js';
 import { toInvalidConfigError, type RawIssue } from './issues.js';
 import { isPlainObject, readWith } from './read.js';
-import { mapping, mustBe, portSchema } from './schemas.js';
+import { DEFAULT_LOCAL_API_SERVER_PORT, machineTypeSchema, mapping, mustBe, portSchema } from './schemas.js';
 import { readYamlDocuments } from './yaml-documents.js';
 
 /** Longest id accepted (a DNS name's limit; member ids are node names). */
@@ -44,13 +44,11 @@ function checkControlPlane(spec: { machineType: string; controlPlane?: unknown }
 const memberSpecShape = {
   nodeId: nameSchema,
   hostname: nameSchema,
-  machineType: z
-    .enum(['controlplane', 'worker', 'init'], { error: mustBe('controlplane, worker or init') })
-    .transform((t): 'controlplane' | 'worker' => (t === 'init' ? 'controlplane' : t)),
+  machineType: machineTypeSchema,
   addresses: z
     .array(ipAddressSchema, { error: mustBe('a list of IP addresses') })
     .min(1, { error: 'must list at least one address' }),
-  controlPlane: mapping({ apiServerPort: portSchema.default(6443) }).optional(),
+  controlPlane: mapping({ apiServerPort: portSchema.default(DEFAULT_LOCAL_API_SERVER_PORT) }).optional(),
 };
 
 /**

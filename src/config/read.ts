@@ -2,13 +2,9 @@ import type { z } from 'zod';
 import { describeValue } from './errors.js';
 import { joinPath, type RawIssue } from './issues.js';
 
-/** A plain JSON object (a YAML mapping). */
-export type PlainObject = Record<string, unknown>;
+import { isPlainObject, type PlainObject } from '../util/plain-object.js';
 
-/** True for a YAML mapping read as a plain object (not a list, not null). */
-export function isPlainObject(value: unknown): value is PlainObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+export { isPlainObject, type PlainObject };
 
 /**
  * A copy without `null` mapping values: Go's YAML decoder reads `key: ~` like a missing key, and so do we.
