@@ -4,7 +4,8 @@ import { flushed, releaseReadBuffer, type Connection } from './connection.js';
 import type { ProxyUpstream, UpstreamPicker } from './proxy-types.js';
 import { ReadBufferPool } from './read-buffers.js';
 
-const NONE: ReadonlySet<never> = new Set();
+/** No upstreams: what a connection that has tried none yet excludes. */
+export const NONE: ReadonlySet<never> = new Set();
 
 /**
  * The proxy's books: every client connection, the established ones grouped by upstream, what they count

@@ -5,9 +5,9 @@ import { Listener } from './listener.js';
 import type { LoadBalancerMetrics } from './metrics.js';
 import { parseLoadBalancerOptions, parseUpstreamEndpoints, type LoadBalancerOptions, type LoadBalancerOptionsInput, type UpstreamEndpoint } from './options.js';
 import type { LoadBalancerSnapshot, UpstreamSnapshot } from './snapshot.js';
-import { formatAddress } from '../util/address.js';
 import { SocketUpstream, type CheckSettings } from './socket-upstream.js';
-import { TcpProxy, type TcpProxyOptions } from './tcp-proxy.js';
+import type { TcpProxyOptions } from './proxy-types.js';
+import { TcpProxy } from './tcp-proxy.js';
 import { shouldCloseConnections } from './score.js';
 import { UpstreamList, type UpstreamChange } from './upstream-list.js';
 
@@ -33,7 +33,6 @@ export interface LoadBalancerDeps {
 export class LoadBalancer {
   private options: LoadBalancerOptions = parseLoadBalancerOptions({ listen: { port: 0 } });
   private readonly settings: CheckSettings = { mode: this.options.healthCheck.mode };
-  private readonly upstreams = new Map<string, SocketUpstream>();
   private readonly list: UpstreamList<SocketUpstream>;
   private readonly proxy: TcpProxy<SocketUpstream>;
   private readonly listener: Listener;
@@ -95,12 +94,10 @@ export class LoadBalancer {
   /** Replace the upstream list; survivors keep their health state and connections, new ones are checked at once. */
   setUpstreams(endpoints: readonly UpstreamEndpoint[]): void {
     if (this.closed) throw new ClosedError();
-    const wanted = parseUpstreamEndpoints(endpoints).map((e) => this.upstreams.get(formatAddress(e.host, e.port)) ?? new SocketUpstream(e.host, e.port, this.settings));
-    const { removed } = this.list.reconcile(wanted);
-    this.upstreams.clear();
-    for (const u of wanted) this.upstreams.set(u.key, u);
+    // The list keeps the upstream it already has for a key (its health and counters): a new object
+    // only enters for a new address. Close-on-down runs on the added/removed events.
+    const { removed } = this.list.reconcile(parseUpstreamEndpoints(endpoints).map((e) => new SocketUpstream(e.host, e.port, this.settings)));
     for (const u of removed) this.metrics?.removeUpstream(u.key);
-    this.enforceCloseOnDown();
   }
 
   /** The current state: listener, overall health, every upstream with its counters. */
@@ -155,7 +152,7 @@ export class LoadBalancer {
     this.listener.close();
     this.list.stop();
     await this.proxy.drain(options.drainTimeoutMs ?? this.options.drainTimeoutMs);
-    for (const u of this.upstreams.values()) this.metrics?.removeUpstream(u.key);
+    for (const { backend } of this.list.entries()) this.metrics?.removeUpstream(backend.key);
     this.metrics?.detach(this);
     this.logger.info('closed');
   }

@@ -30,9 +30,4 @@ export class ReadBufferPool {
     const list = large ? this.large : this.small;
     if (list.length < (large ? this.maxLarge : this.maxSmall)) list.push(buffer);
   }
-
-  /** Buffers kept for reuse (for tests and metrics). */
-  get free(): number {
-    return this.small.length + this.large.length;
-  }
 }

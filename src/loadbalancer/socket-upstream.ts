@@ -1,7 +1,7 @@
 import { formatAddress } from '../util/address.js';
 import { runHealthCheck, type HealthCheckMode } from './health-check.js';
 import type { Backend } from './upstream-list.js';
-import type { ProxyUpstream, UpstreamStats } from './tcp-proxy.js';
+import type { ProxyUpstream, UpstreamStats } from './proxy-types.js';
 
 /** Check settings shared by every upstream of one balancer (changed in place by `configure`). */
 export interface CheckSettings {

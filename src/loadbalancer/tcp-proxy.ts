@@ -1,15 +1,11 @@
 import { connect, type Socket } from 'node:net';
 import type { Logger } from '../runtime/logger.js';
 import { formatAddress } from '../util/address.js';
-import { ConnectionBook } from './connection-book.js';
+import { ConnectionBook, NONE } from './connection-book.js';
 import { dropReplay, findStalled, flushed, newConnection, relayClient, relayUpstream, releaseReadBuffer, upstreamReader, type Connection } from './connection.js';
 import { describeError, NoUpstreamsError } from './errors.js';
 import { findUnanswered, keepForReplay, replayTo, startsTlsHandshake } from './replay.js';
 import type { ProxyUpstream, TcpProxyOptions, UpstreamPicker } from './proxy-types.js';
-
-export type { ProxyUpstream, TcpProxyOptions, UpstreamPicker, UpstreamStats } from './proxy-types.js';
-
-const NONE: ReadonlySet<never> = new Set();
 
 /**
  * The TCP pass-through: for each client, dial candidates in the picker's order until one connects, then
@@ -85,11 +81,10 @@ export class TcpProxy<U extends ProxyUpstream> extends ConnectionBook<U> {
   }
 
   /**
-   * Close every established connection whose upstream matches; returns how many. Those the upstream has
-   * not answered yet are moved to another upstream instead, as long as one is left (not counted).
+   * Close every established connection whose upstream matches. Those the upstream has not answered yet
+   * are moved to another upstream instead, as long as one is left.
    */
-  closeConnections(match: (upstream: U) => boolean, reason: string): number {
-    let closed = 0;
+  closeConnections(match: (upstream: U) => boolean, reason: string): void {
     for (const [upstream, group] of this.groups) {
       if (!match(upstream)) continue;
       let n = 0;
@@ -103,9 +98,7 @@ export class TcpProxy<U extends ProxyUpstream> extends ConnectionBook<U> {
         }
       }
       if (n + moved > 0) this.logger.info({ upstream: formatAddress(upstream.host, upstream.port), connections: n, moved, reason }, 'closing connections');
-      closed += n;
     }
-    return closed;
   }
 
   /** A client chunk while the upstream has not answered: kept, and the first one starts the wait. */

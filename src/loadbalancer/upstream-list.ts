@@ -162,11 +162,6 @@ export class UpstreamList<B extends Backend> {
     return this.nodes.some((n) => n.score > 0);
   }
 
-  /** True when `backend` is in the list and usable. */
-  isHealthy(backend: B): boolean {
-    return (this.byKey.get(this.keyOf(backend))?.score ?? 0) > 0;
-  }
-
   /** Subscribe to changes of health, tier or score, and to added/removed upstreams. */
   onChange(listener: (change: UpstreamChange<B>) => void): () => void {
     this.listeners.add(listener);
