@@ -36,6 +36,8 @@ class Runner {
   readonly logger: Logger;
   dirty = true;
   backingOff = false;
+  /** Its run returned (or the engine stopped it): it will not run again. */
+  finished = false;
   failures = 0;
   roundsThisAttempt = 0;
   /** Status writes, chained so they land in order. */
@@ -76,6 +78,11 @@ class Runner {
 
   interrupt(): void {
     this.#release();
+  }
+
+  /** Waiting for its next event with nothing pending: its last round is over. */
+  get idle(): boolean {
+    return this.#waiter !== undefined && !this.dirty && !this.#wakeScheduled;
   }
 
   async nextEvent(): Promise<boolean> {
@@ -183,6 +190,19 @@ export class Engine {
     await Promise.all([...this.#runners.values()].map((runner) => runner.published));
   }
 
+  /**
+   * Resolves once every controller waits for its next event with nothing pending (or is backing off
+   * after a crash): what the changes made so far lead to has been written. For tests and embedders that
+   * need the derived state of a change, or to check that a change leads to nothing.
+   */
+  async settled(): Promise<void> {
+    for (;;) {
+      // A macrotask first: wake-ups from writes just made start their rounds after it.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.#stopped || [...this.#runners.values()].every((r) => r.idle || r.backingOff || r.finished)) return;
+    }
+  }
+
   /** Counters of every controller, by name. */
   stats(): ControllerStatus[] {
     return [...this.#runners.values()]
@@ -242,6 +262,7 @@ export class Engine {
       try {
         await controller.run(ctx);
         if (!this.#stopped) logger.warn('controller returned while the engine is running; not restarting');
+        runner.finished = true;
         return;
       } catch (err) {
         if (this.#stopped) return;

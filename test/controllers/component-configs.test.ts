@@ -37,7 +37,7 @@ describe('KubeletConfigController and StaticPodConfigController', () => {
     await serverOf((s) => expect(s).toBe('https://127.0.0.1:7445'));
     // A transient problem: the listener reports down. No flapping.
     await setListening(false);
-    for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+    await h.engine.settled();
     expect((await h.state.get(kubelet)).spec.server).toBe('https://127.0.0.1:7445');
     await h.config.apply(v1alpha1Config({ machineType: 'worker', kubePrism: { enabled: false } }), 'test');
     await serverOf((s) => expect(s).toBe('https://cp.example.com:6443'));
@@ -112,9 +112,9 @@ describe('KubeletConfigController and StaticPodConfigController', () => {
 
     // A change that does not alter the content leaves the file alone.
     await setListening(false);
-    for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+    await h.engine.settled();
     await h.state.modify(status, (d) => void (d.spec.healthy = true), { owner: 'KubePrismController' });
-    for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+    await h.engine.settled();
     expect((await stat(file('kubelet'))).ino).toBe(after.ino);
   });
 });

@@ -68,8 +68,8 @@ describe('KubePrismConfigController', () => {
     expect(status.spec.lastError).toMatchObject({ source: 'api', issues: [{ path: 'machine.features.kubePrism.port' }] });
     expect(status.spec.appliedVersion).toBe(mcBefore.metadata.version);
     expect((await h.state.get(ptr(MachineConfigType, MACHINE_CONFIG_ID))).metadata.version).toBe(mcBefore.metadata.version);
-    // Let every controller run its rounds; nothing may move.
-    for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+    // Every controller has run its rounds; nothing may move.
+    await h.engine.settled();
     expect((await h.state.get(id)).metadata.version).toBe(before.metadata.version);
     // The next good config clears the error.
     await h.config.apply(v1alpha1Config({ kubePrism: { enabled: true, port: 7446 } }), 'api');

@@ -172,6 +172,28 @@ describe('controller engine', () => {
     expect(engine.stats()[0]).toMatchObject({ crashes: 1, consecutiveFailures: 0 });
   });
 
+  it('settled() resolves once a change has gone through the whole chain, slow rounds included', async () => {
+    const slowMirror = reconcileController({
+      name: 'SlowMirrorController',
+      inputs: [inputOf(Strs)],
+      outputs: [outputOf(Sentences)],
+      async reconcile(ctx) {
+        await new Promise((resolve) => setTimeout(resolve, 30)); // a round that waits on I/O
+        for (const str of await ctx.list(kindOf(Strs))) {
+          await ctx.modify(ptr(Sentences, str.metadata.id), (d) => void (d.spec.text = `slowly ${str.spec.value}`));
+        }
+      },
+    });
+    await setup(intToStr(), slowMirror);
+    await engine.settled();
+    await state.create({ metadata: ptr(Ints, 'a'), spec: { value: 7 } });
+    await engine.settled(); // no polling for the outcome: it is there
+    expect((await state.get(ptr(Sentences, 'a'))).spec.text).toBe('slowly 7');
+    await state.modify(ptr(Ints, 'a'), (d) => void (d.spec.value = 8));
+    await engine.settled();
+    expect((await state.get(ptr(Sentences, 'a'))).spec.text).toBe('slowly 8');
+  });
+
   it('destroys outputs that were not written in the last round', async () => {
     const mirror = reconcileController({
       name: 'MirrorController',
