@@ -1,7 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import { parseDocument as parseYamlDocument } from 'yaml';
-import { duplicateKeys } from '../config/yaml-documents.js';
-import { excessiveYamlNesting, MAX_YAML_NESTING } from '../util/yaml-depth.js';
+import { toInvalidConfigError } from '../config/issues.js';
+import { readYamlDocuments } from '../config/yaml-documents.js';
 import { API_CODES, badRequest, HttpError } from './http-errors.js';
 
 /** Largest request body accepted by default: machine configs are tens of kilobytes. */
@@ -39,7 +38,8 @@ export function readBody(req: IncomingMessage, limit: number): Promise<string> {
 
 /**
  * Parses a JSON or YAML document (JSON when the content type says so, else YAML, which also reads JSON).
- * Aliases are capped so a "billion laughs" body cannot blow up memory.
+ * YAML goes through the machine-config reader: the same nesting guard, linear duplicate-key check,
+ * alias cap, and refusal of what JSON cannot carry (`.inf`, `!!binary`, recursive aliases), with paths.
  */
 export function parseDocument(text: string, contentType: string | undefined): unknown {
   if (text.trim() === '') throw badRequest('empty request body');
@@ -50,24 +50,11 @@ export function parseDocument(text: string, contentType: string | undefined): un
       throw badRequest(`malformed JSON: ${(err as Error).message}`);
     }
   }
-  // Nesting the parser's recursion cannot take would abort the process, not throw: refuse it unparsed.
-  const deep = excessiveYamlNesting(text);
-  if (deep !== undefined) {
-    throw badRequest(`malformed YAML or JSON: nested more than ${MAX_YAML_NESTING} levels deep (line ${deep.line}, column ${deep.column})`);
+  const read = readYamlDocuments(text);
+  if (read.issues.length > 0) {
+    const { issues, message } = toInvalidConfigError(read.issues, { documentCount: read.documents.length, label: () => 'body', locate: read.locate });
+    throw badRequest(message.split('\n')[0] ?? message, issues); // every problem is in `issues`
   }
-  let doc;
-  try {
-    // Duplicate keys are checked in linear time below; the library's own check is quadratic.
-    doc = parseYamlDocument(text, { uniqueKeys: false, prettyErrors: false });
-  } catch (err) {
-    throw badRequest(`malformed YAML or JSON: ${(err as Error).message.split('\n')[0] ?? ''}`);
-  }
-  const problem = doc.errors[0];
-  if (problem) throw badRequest(`malformed YAML or JSON: ${problem.message.split('\n')[0] ?? ''}`);
-  if (duplicateKeys(doc).length > 0) throw badRequest('malformed YAML or JSON: map keys must be unique');
-  try {
-    return doc.toJS({ maxAliasCount: 100 }) as unknown;
-  } catch (err) {
-    throw badRequest(`malformed YAML or JSON: ${(err as Error).message.split('\n')[0] ?? ''}`);
-  }
+  if (read.documents.length !== 1) throw badRequest(`expected one YAML or JSON document, got ${read.documents.length}`);
+  return read.documents[0];
 }

@@ -230,12 +230,17 @@ describe('debug API: writes', () => {
       ['invalid id', await put(JSON.stringify({ spec: member('x') }), '-dash-first'), 400, 'KP_ERR_BAD_REQUEST'],
       ['id too long', await put(JSON.stringify({ spec: member('x') }), 'a'.repeat(254)), 400, 'KP_ERR_BAD_REQUEST'],
       ['empty body', await put(''), 400, 'KP_ERR_BAD_REQUEST'],
+      ['YAML JSON cannot carry', await put('spec:\n  hostname: !!binary aGk=\n  addresses: [.inf]\n', 'bad-1', 'application/yaml'), 400, 'KP_ERR_BAD_REQUEST'],
+      ['recursive alias', await put('spec: &s\n  self: *s\n', 'bad-1', 'application/yaml'), 400, 'KP_ERR_BAD_REQUEST'],
+      ['two documents', await put('spec: {}\n---\nspec: {}\n', 'bad-1', 'application/yaml'), 400, 'KP_ERR_BAD_REQUEST'],
     ];
     for (const [name, res, status, code] of cases) {
       expect([name, res.status, errorOf(res).code]).toEqual([name, status, code]);
     }
     const schema = cases.find(([name]) => name === 'schema')?.[1];
     expect((schema?.json() as { error: { issues: unknown } }).error.issues).toEqual([{ path: 'spec.addresses.0', message: expect.any(String) }]);
+    const nonJson = cases.find(([name]) => name === 'YAML JSON cannot carry')?.[1];
+    expect((nonJson?.json() as { error: { issues: Array<{ path: string }> } }).error.issues.map((i) => i.path)).toEqual(['spec.hostname', 'spec.addresses.0']);
     expect(await t.agent.state.list({ namespace: 'cluster', type: MemberType.type })).toEqual([]);
   });
 
