@@ -5,7 +5,9 @@ import type { Resource } from '../runtime/resource.js';
 import { formatApiAddress, parseApiAddress, type ApiAddress } from './address.js';
 import { HttpError } from './http-errors.js';
 import type { WatchLine } from './watch-stream.js';
+import { LineSplitter } from '../util/line-splitter.js';
 import { isPlainObject } from '../util/plain-object.js';
+import { readBounded } from '../util/read-bounded.js';
 
 /** The agent could not be reached at all (nothing listening, no socket file, no permission). */
 export class UnreachableError extends KubeprismError {
@@ -128,16 +130,10 @@ export class ApiClient {
       expectOk(raw, parseJson(raw));
       return;
     }
-    res.setEncoding('utf8');
-    let buffered = '';
+    const lines = new LineSplitter(MAX_LINE_BYTES, (max) => new ApiResponseError(0, 'KP_ERR_BAD_RESPONSE', `watch line longer than ${max} bytes`));
     try {
-      for await (const chunk of res as AsyncIterable<string>) {
-        buffered += chunk;
-        if (buffered.length > MAX_LINE_BYTES) throw new ApiResponseError(0, 'KP_ERR_BAD_RESPONSE', 'watch line longer than 16 MiB');
-        let newline: number;
-        while ((newline = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, newline);
-          buffered = buffered.slice(newline + 1);
+      for await (const chunk of res as AsyncIterable<Buffer>) {
+        for (const line of lines.push(chunk)) {
           if (line.trim() === '') continue;
           const parsed = JSON.parse(line) as unknown;
           if (isPlainObject(parsed) && isPlainObject(parsed.error)) throw errorFromBody(200, parsed);
@@ -200,18 +196,9 @@ function resourcePath(type: string, id: string | undefined, options: ResourceOpt
   return path;
 }
 
-function readAll(res: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    res.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_RESPONSE_BYTES) res.destroy(new ApiResponseError(res.statusCode ?? 0, 'KP_ERR_BAD_RESPONSE', 'response too large'));
-      else chunks.push(chunk);
-    });
-    res.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    res.once('error', reject);
-  });
+async function readAll(res: IncomingMessage): Promise<string> {
+  const tooLarge = (): Error => new ApiResponseError(res.statusCode ?? 0, 'KP_ERR_BAD_RESPONSE', 'response too large');
+  return (await readBounded(res, MAX_RESPONSE_BYTES, tooLarge)).toString('utf8');
 }
 
 

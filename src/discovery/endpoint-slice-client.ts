@@ -13,7 +13,8 @@ import {
 } from './endpoint-slices.js';
 import { DISCOVERY_CODES, DiscoveryError } from './errors.js';
 import type { ApiCredentials } from './kubeconfig.js';
-import { LineSplitter } from './line-splitter.js';
+import { LineSplitter } from '../util/line-splitter.js';
+import { readBounded } from '../util/read-bounded.js';
 
 /** Where and how to reach the API server: always the local KubePrism listener, with the kubeconfig's credentials. */
 export interface ApiTarget {
@@ -113,21 +114,10 @@ function open(target: ApiTarget, path: string, timeoutMs: number, signal: AbortS
   });
 }
 
-/** Reads at most `max` bytes of a body; more is a `limit` error. */
+/** Reads at most `max` bytes of a body; more is a `limit` error, a broken stream is classified. */
 function readBody(res: IncomingMessage, max: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    res.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > max) {
-        res.destroy(new DiscoveryError(DISCOVERY_CODES.limit, `response body larger than ${max} bytes`));
-        return;
-      }
-      parts.push(chunk);
-    });
-    res.once('end', () => resolve(Buffer.concat(parts, size)));
-    res.once('error', (err) => reject(classify(err)));
+  return readBounded(res, max, (limit) => new DiscoveryError(DISCOVERY_CODES.limit, `response body larger than ${limit} bytes`)).catch((err: unknown) => {
+    throw classify(err);
   });
 }
 
@@ -231,7 +221,7 @@ export async function watchEndpointSlices(
   const res = await open(target, watchPath(resourceVersion, timeoutSeconds), limits.requestTimeoutMs, signal);
   if (res.statusCode !== 200) throw await refusal(res, what);
   onOpen();
-  const lines = new LineSplitter(limits.maxLineBytes);
+  const lines = new LineSplitter(limits.maxLineBytes, (max) => new DiscoveryError(DISCOVERY_CODES.limit, `watch event longer than ${max} bytes`));
   await new Promise<void>((resolve, reject) => {
     // The server ends the watch after timeoutSeconds; one that does not is treated as a broken watch.
     const deadline = timeoutSeconds * 1000 + limits.requestTimeoutMs;

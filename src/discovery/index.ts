@@ -3,6 +3,5 @@ export * from './endpoint-slice-client.js';
 export * from './endpoint-slices.js';
 export * from './errors.js';
 export * from './kubeconfig.js';
-export * from './line-splitter.js';
 export * from './removal-debounce.js';
 export * from './slice-watcher.js';

@@ -3,7 +3,6 @@ import {
   DISCOVERY_CODES,
   DiscoveryError,
   endpointSliceSchema,
-  LineSplitter,
   listPath,
   memberIdFor,
   membersFromSlices,
@@ -69,14 +68,6 @@ describe('the watch protocol', () => {
     expect(Object.fromEntries(query)).toEqual({ labelSelector: 'kubernetes.io/service-name=kubernetes', watch: '1', resourceVersion: '123', allowWatchBookmarks: 'true', timeoutSeconds: '300' });
   });
 
-  it('splits lines across chunks, drops CR and empty lines, and refuses a line over the bound', () => {
-    const lines = new LineSplitter(16);
-    expect(lines.push(Buffer.from('{"a":1}\r\n\n{"b"'))).toEqual(['{"a":1}']);
-    expect(lines.push(Buffer.from(':2}\n{"c"'))).toEqual(['{"b":2}']);
-    expect(lines.end()).toBe('{"c"');
-    expect(() => lines.push(Buffer.from('x'.repeat(17)))).toThrow(expect.objectContaining({ code: DISCOVERY_CODES.limit }));
-    expect(lines.push(Buffer.from('ok\n'))).toEqual(['ok']); // the bound resets with the refused line
-  });
 
   it('reads events; ERROR 410 is gone, other ERRORs and garbage are distinct failures', () => {
     const object = { metadata: { name: 'kubernetes', resourceVersion: '7' }, addressType: 'IPv4', endpoints: null, ports: null };

@@ -1,20 +1,19 @@
-import { DISCOVERY_CODES, DiscoveryError } from './errors.js';
-
 /**
  * Splits a byte stream into newline-terminated lines (the watch protocol's framing), holding at most
  * `maxLineBytes` of an unfinished line: a server that never sends a newline cannot grow our memory.
  * Empty lines are skipped; a trailing `\r` is dropped.
  */
 export class LineSplitter {
-  readonly #maxLineBytes: number;
   #parts: Buffer[] = [];
   #size = 0;
 
-  constructor(maxLineBytes: number) {
-    this.#maxLineBytes = maxLineBytes;
-  }
+  /** `tooLong` makes the error thrown for a line over `maxLineBytes` (each caller has its own error type). */
+  constructor(
+    private readonly maxLineBytes: number,
+    private readonly tooLong: (maxLineBytes: number) => Error,
+  ) {}
 
-  /** The complete lines this chunk finishes; throws a `limit` DiscoveryError when a line is too long. */
+  /** The complete lines this chunk finishes; throws `tooLong(maxLineBytes)` when a line is too long. */
   push(chunk: Buffer): string[] {
     const lines: string[] = [];
     let start = 0;
@@ -37,10 +36,10 @@ export class LineSplitter {
   #append(part: Buffer): void {
     if (part.length === 0) return;
     this.#size += part.length;
-    if (this.#size > this.#maxLineBytes) {
+    if (this.#size > this.maxLineBytes) {
       this.#parts = [];
       this.#size = 0;
-      throw new DiscoveryError(DISCOVERY_CODES.limit, `watch event longer than ${this.#maxLineBytes} bytes`);
+      throw this.tooLong(this.maxLineBytes);
     }
     this.#parts.push(part);
   }
