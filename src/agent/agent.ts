@@ -74,8 +74,8 @@ export class Agent {
   readonly #config: MachineConfigSource;
   readonly #members: MembersSource;
   readonly #watches: PathWatch[] = [];
-  #lastConfigText: string | undefined;
-  #lastMembersText: string | undefined;
+  /** Content last read from the config and members files: a re-read that finds the same is skipped. */
+  readonly #lastRead = new Map<'config' | 'members', string>();
   #stopped = false;
 
   private constructor(state: State, options: AgentOptions) {
@@ -135,14 +135,13 @@ export class Agent {
     }
     let text: string;
     try {
-      text = await readFile(configPath, 'utf8');
+      text = (await this.#readChanged('config', configPath)) as string; // the first read is always a change
     } catch (err) {
       await this.#config.reportUnreadable(`file:${configPath}`, err);
       await useLastGood(`cannot read machine config ${configPath}: ${(err as Error).message}`);
       this.#watch(configPath, () => this.reloadConfig());
       return;
     }
-    this.#lastConfigText = text;
     const result = await this.#config.apply(text, `file:${configPath}`);
     // The file's rejection stays in the status next to the fact that the last good config runs.
     if (!result.applied) await useLastGood(`machine config ${configPath} is invalid:\n${result.message}`);
@@ -169,17 +168,14 @@ export class Agent {
     const { configPath } = this.#options;
     if (configPath === undefined || this.#stopped) return undefined;
     await this.#config.retryPersist();
-    let text: string;
+    let text: string | undefined;
     try {
-      text = await readFile(configPath, 'utf8');
+      text = await this.#readChanged('config', configPath);
     } catch (err) {
-      this.#lastConfigText = undefined;
       await this.#config.reportUnreadable(`file:${configPath}`, err);
       return undefined;
     }
-    if (text === this.#lastConfigText) return undefined;
-    this.#lastConfigText = text;
-    return this.#config.apply(text, `file:${configPath}`);
+    return text === undefined ? undefined : this.#config.apply(text, `file:${configPath}`);
   }
 
   /** Applies config text from the API or an embedder; a rejected config changes nothing. */
@@ -191,17 +187,31 @@ export class Agent {
   async reloadMembers(): Promise<MembersSyncResult | undefined> {
     const { membersPath } = this.#options;
     if (membersPath === undefined || this.#stopped) return undefined;
-    let text: string;
+    let text: string | undefined;
     try {
-      text = await readFile(membersPath, 'utf8');
+      text = await this.#readChanged('members', membersPath);
     } catch (err) {
       await this.#members.reportUnreadable(path.resolve(membersPath), err);
-      this.#lastMembersText = undefined;
       return undefined;
     }
-    if (text === this.#lastMembersText) return undefined;
-    this.#lastMembersText = text;
-    return this.#members.syncFile(text, path.resolve(membersPath));
+    return text === undefined ? undefined : this.#members.syncFile(text, path.resolve(membersPath));
+  }
+
+  /**
+   * A watched input file's content when it differs from the last read, else undefined. Throws when it
+   * cannot be read; the read after that counts as a change whatever it finds.
+   */
+  async #readChanged(input: 'config' | 'members', file: string): Promise<string | undefined> {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      this.#lastRead.delete(input);
+      throw err;
+    }
+    if (this.#lastRead.get(input) === text) return undefined;
+    this.#lastRead.set(input, text);
+    return text;
   }
 
   /** Creates or replaces a member (embedding API and debug API). */
