@@ -20,6 +20,31 @@ export interface KubeconfigFilesOptions {
   readonly kubeletClientPem?: string;
 }
 
+/** A kubeconfig with one cluster, one user and the context joining them. */
+function kubeconfigDocument(
+  cluster: { name: string; server: string; tlsServerName: string | undefined; ca: string },
+  user: { name: string; credentials: Record<string, string> },
+  context: string,
+): string {
+  return stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [
+      {
+        name: cluster.name,
+        cluster: {
+          server: cluster.server,
+          ...(cluster.tlsServerName !== undefined ? { 'tls-server-name': cluster.tlsServerName } : {}),
+          'certificate-authority': cluster.ca,
+        },
+      },
+    ],
+    users: [{ name: user.name, user: user.credentials }],
+    contexts: [{ name: context, context: { cluster: cluster.name, user: user.name } }],
+    'current-context': context,
+  });
+}
+
 /** Renders a kubeconfig that names the server and refers to credential files by path. */
 export function renderKubeconfig(
   clusterName: string,
@@ -27,44 +52,20 @@ export function renderKubeconfig(
   config: ComponentConfig,
   credentials: { ca: string; cert: string; key: string },
 ): string {
-  return stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [
-      {
-        name: clusterName,
-        cluster: {
-          server: config.server,
-          ...(config.tlsServerName !== undefined ? { 'tls-server-name': config.tlsServerName } : {}),
-          'certificate-authority': credentials.ca,
-        },
-      },
-    ],
-    users: [{ name: user, user: { 'client-certificate': credentials.cert, 'client-key': credentials.key } }],
-    contexts: [{ name: `${user}@${clusterName}`, context: { cluster: clusterName, user } }],
-    'current-context': `${user}@${clusterName}`,
-  });
+  return kubeconfigDocument(
+    { name: clusterName, server: config.server, tlsServerName: config.tlsServerName, ca: credentials.ca },
+    { name: user, credentials: { 'client-certificate': credentials.cert, 'client-key': credentials.key } },
+    `${user}@${clusterName}`,
+  );
 }
 
 /** Renders kube-proxy's `kube-system/kubeconfig-in-cluster` ConfigMap, as Talos ships it. */
 export function renderKubeProxyConfigMap(server: string, tlsServerName: string | undefined): string {
-  const kubeconfig = stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [
-      {
-        name: 'local',
-        cluster: {
-          server,
-          ...(tlsServerName !== undefined ? { 'tls-server-name': tlsServerName } : {}),
-          'certificate-authority': '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt',
-        },
-      },
-    ],
-    users: [{ name: 'service-account', user: { tokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token' } }],
-    contexts: [{ name: 'local', context: { cluster: 'local', user: 'service-account' } }],
-    'current-context': 'local',
-  });
+  const kubeconfig = kubeconfigDocument(
+    { name: 'local', server, tlsServerName, ca: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt' },
+    { name: 'service-account', credentials: { tokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token' } },
+    'local',
+  );
   return stringify({
     apiVersion: 'v1',
     kind: 'ConfigMap',
