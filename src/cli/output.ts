@@ -1,7 +1,7 @@
 import { stringify } from 'yaml';
 import type { DefinitionSpec } from '../api/client.js';
 import type { WatchLine } from '../api/watch-stream.js';
-import { readColumn } from '../runtime/definition.js';
+import { matchDefinitions, readColumn } from '../runtime/definition.js';
 import type { Resource } from '../runtime/resource.js';
 
 /** How `get` and `dump` print resources. */
@@ -103,10 +103,6 @@ export function ndjson(line: WatchLine): string {
  * first, then type, plural, singular or alias in any case. Undefined when none or several match.
  */
 export function findDefinition(defs: readonly DefinitionSpec[], name: string): DefinitionSpec | undefined {
-  const wanted = name.trim().toLowerCase();
-  const exact = defs.filter((d) => d.type.toLowerCase() === wanted);
-  if (exact.length === 1) return exact[0];
-  const names = (d: DefinitionSpec): string[] => [d.type.toLowerCase(), (d.type.split('.')[0] ?? '').toLowerCase(), ...d.aliases];
-  const matches = defs.filter((d) => names(d).includes(wanted));
+  const matches = matchDefinitions(defs, name);
   return matches.length === 1 ? matches[0] : undefined;
 }

@@ -98,9 +98,19 @@ export function defineResource<T extends z.ZodType>(options: DefineResourceOptio
   });
 }
 
-/** Every lower-case name a definition answers to: type, plural, singular and aliases. */
-export function namesOf(def: ResourceDefinition): string[] {
-  return [...new Set([def.type.toLowerCase(), def.plural.toLowerCase(), ...def.aliases])];
+/** Every lower-case name a definition answers to: type, plural (the type's first part), singular and aliases. */
+export function namesOf(def: { readonly type: string; readonly aliases: readonly string[] }): string[] {
+  return [...new Set([def.type.toLowerCase(), (def.type.split('.')[0] ?? '').toLowerCase(), ...def.aliases])];
+}
+
+/**
+ * The definitions a user-typed name refers to: the one whose type it is exactly (any case), else every
+ * one it names by type, plural, singular or alias. One match resolves; several are ambiguous.
+ */
+export function matchDefinitions<D extends { readonly type: string; readonly aliases: readonly string[] }>(defs: readonly D[], name: string): D[] {
+  const wanted = name.trim().toLowerCase();
+  const exact = defs.filter((def) => def.type.toLowerCase() === wanted);
+  return exact.length === 1 ? exact : defs.filter((def) => namesOf(def).includes(wanted));
 }
 
 /** A typed pointer to a resource of `def` (in its default namespace unless given). */

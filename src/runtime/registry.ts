@@ -1,4 +1,4 @@
-import { namesOf, type ResourceDefinition } from './definition.js';
+import { matchDefinitions, type ResourceDefinition } from './definition.js';
 import { AmbiguousTypeError, RegistrationError, UnknownTypeError } from './errors.js';
 
 /** Known resource types and namespaces, with case-insensitive lookup by any of a type's names. */
@@ -42,10 +42,7 @@ export class TypeRegistry {
 
   /** Resolves a user-typed name (type, plural, singular or alias; any case) to one definition. */
   resolve(name: string): ResourceDefinition {
-    const wanted = name.trim().toLowerCase();
-    const exact = [...this.#byType.values()].filter((def) => def.type.toLowerCase() === wanted);
-    if (exact.length === 1 && exact[0]) return exact[0];
-    const matches = [...this.#byType.values()].filter((def) => namesOf(def).includes(wanted));
+    const matches = matchDefinitions([...this.#byType.values()], name);
     if (matches.length === 1 && matches[0]) return matches[0];
     if (matches.length > 1) throw new AmbiguousTypeError(name, matches.map((def) => def.type).sort());
     throw new UnknownTypeError(name, this.typeNames());
