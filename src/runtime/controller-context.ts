@@ -54,19 +54,18 @@ export class ScopedContext implements ControllerContext {
   }
 
   #checkRead(target: ResourceKind & { id?: string }, whole: boolean): void {
-    if (this.#isOutput(target.type)) return;
-    const allowed = this.declaredInputs.some(
-      (i) =>
-        i.namespace === target.namespace &&
-        i.type === target.type &&
-        (i.id === undefined || (!whole && i.id === target.id)),
-    );
+    const allowed =
+      this.#isOutput(target.type) ||
+      this.declaredInputs.some(
+        (i) => i.namespace === target.namespace && i.type === target.type && (i.id === undefined || (!whole && i.id === target.id)),
+      );
     if (!allowed) {
       const what = whole ? kindKey(target) : pointerKey(target as ResourcePointer);
       throw new AccessDeniedError(`controller ${this.name} may not read ${what}: not a declared input or output`);
     }
-    this.stats.reads++;
+    this.stats.reads++; // outputs included: a controller reading back what it wrote reads too
   }
+
 
   #checkWrite(ptr: ResourcePointer): void {
     if (!this.#isOutput(ptr.type)) {
@@ -149,12 +148,10 @@ export class ScopedContext implements ControllerContext {
     const tracked = this.#tracked ?? new Set<string>();
     const targets = kinds.length > 0 ? kinds : this.declaredOutputs.map((o) => ({ namespace: this.state.registry.require(o.type).defaultNamespace, type: o.type }));
     for (const kind of targets) {
-      this.#checkRead(kind, true);
-      for (const res of await this.state.list(kind)) {
+      for (const res of await this.list(kind)) {
         if (res.metadata.owner !== this.name || tracked.has(pointerKey(res.metadata))) continue;
         // Not written this round: stale. Outputs held by finalizers stay tearing down until released.
-        this.#checkWrite(res.metadata);
-        await this.state.teardownAndDestroy(res.metadata, { owner: this.name });
+        await this.teardownAndDestroy(res.metadata);
       }
     }
   }

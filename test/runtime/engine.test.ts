@@ -268,6 +268,29 @@ describe('controller engine', () => {
     expect((await state.get(ptr(Strs, 'foreign'))).spec.value).toBe('theirs');
   });
 
+  it('counts reads (outputs read back included) and writes per controller', async () => {
+    const counted: Controller = {
+      name: 'CountedController',
+      inputs: () => [inputOf(Ints, { id: 'a' })],
+      outputs: () => [outputOf(Strs)],
+      async run(ctx) {
+        while (await ctx.nextEvent()) {
+          const int = await ctx.find(ptr(Ints, 'a')); // read 1
+          if (!int) continue;
+          await ctx.find(ptr(Strs, 'a')); // read 2: its own output
+          await ctx.modify(ptr(Strs, 'a'), (d) => void (d.spec.value = String(int.spec.value))); // write 1
+        }
+      },
+    };
+    await setup(counted);
+    await engine.settled();
+    const idle = engine.stats().find((s) => s.name === 'CountedController');
+    await state.create({ metadata: ptr(Ints, 'a'), spec: { value: 1 } });
+    await engine.settled();
+    const after = engine.stats().find((s) => s.name === 'CountedController');
+    expect({ reads: (after?.reads ?? 0) - (idle?.reads ?? 0), writes: (after?.writes ?? 0) - (idle?.writes ?? 0) }).toEqual({ reads: 2, writes: 1 });
+  });
+
   it('refuses bad registrations', async () => {
     await setup(intToStr());
     const sameOutput = { ...intToStr(), name: 'Other' };
