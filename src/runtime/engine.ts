@@ -44,8 +44,9 @@ class Runner {
   published: Promise<void> = Promise.resolve();
   /** Called when a round starts after crashes: the controller recovered. */
   onRecovered: () => void = () => undefined;
+  /** Called when it settles: waiting with nothing pending, backing off, or finished. */
+  onSettled: () => void = () => undefined;
   #waiter: (() => void) | undefined;
-  #wakeScheduled = false;
   done: Promise<void> = Promise.resolve();
 
   constructor(
@@ -58,7 +59,7 @@ class Runner {
     this.logger = componentLogger(rootLogger, controller.name);
   }
 
-  /** Sets the latch; the waiting loop resumes on the next macrotask, so bursts of changes coalesce. */
+  /** Sets the latch; `nextEvent` starts the round a macrotask later, so bursts of changes coalesce. */
   wake(): void {
     this.dirty = true;
     this.#release();
@@ -66,14 +67,9 @@ class Runner {
 
   /** Lets a waiting `nextEvent` re-check its conditions (wake-up or stop). */
   #release(): void {
-    if (!this.#waiter || this.#wakeScheduled) return;
-    this.#wakeScheduled = true;
-    setImmediate(() => {
-      this.#wakeScheduled = false;
-      const waiter = this.#waiter;
-      this.#waiter = undefined;
-      waiter?.();
-    });
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.();
   }
 
   interrupt(): void {
@@ -82,7 +78,7 @@ class Runner {
 
   /** Waiting for its next event with nothing pending: its last round is over. */
   get idle(): boolean {
-    return this.#waiter !== undefined && !this.dirty && !this.#wakeScheduled;
+    return this.#waiter !== undefined && !this.dirty;
   }
 
   async nextEvent(): Promise<boolean> {
@@ -103,6 +99,7 @@ class Runner {
       }
       await new Promise<void>((resolve) => {
         this.#waiter = resolve;
+        this.onSettled();
       });
     }
   }
@@ -120,6 +117,7 @@ export class Engine {
   readonly #timers = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
   #started = false;
   #stopped = false;
+  #settleWaiters: Array<() => void> = [];
 
   constructor(state: State, options: EngineOptions = {}) {
     this.#state = state;
@@ -139,6 +137,7 @@ export class Engine {
     this.#checkDeclarations(runner);
     this.#runners.set(controller.name, runner);
     runner.onRecovered = () => this.#publish(runner, {});
+    runner.onSettled = () => this.#onRunnerSettled();
     this.#publish(runner, {});
     for (const input of runner.inputs) this.#ensureWatch(input);
     if (this.#started) this.#launch(runner);
@@ -186,6 +185,7 @@ export class Engine {
     }
     this.#timers.clear();
     for (const runner of this.#runners.values()) runner.interrupt();
+    this.#onRunnerSettled();
     await Promise.all([...this.#runners.values()].map((runner) => runner.done));
     await Promise.all([...this.#runners.values()].map((runner) => runner.published));
   }
@@ -197,10 +197,18 @@ export class Engine {
    */
   async settled(): Promise<void> {
     for (;;) {
-      // A macrotask first: wake-ups from writes just made start their rounds after it.
+      // A macrotask first: wake-ups from writes just made have started their rounds after it.
       await new Promise<void>((resolve) => setImmediate(resolve));
-      if (this.#stopped || [...this.#runners.values()].every((r) => r.idle || r.backingOff || r.finished)) return;
+      if (!this.#started || this.#stopped || [...this.#runners.values()].every((r) => r.idle || r.backingOff || r.finished)) return;
+      await new Promise<void>((resolve) => this.#settleWaiters.push(resolve));
     }
+  }
+
+  /** A controller settled: whoever waits in `settled()` looks again. */
+  #onRunnerSettled(): void {
+    const waiters = this.#settleWaiters;
+    this.#settleWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   /** Counters of every controller, by name. */
@@ -263,6 +271,7 @@ export class Engine {
         await controller.run(ctx);
         if (!this.#stopped) logger.warn('controller returned while the engine is running; not restarting');
         runner.finished = true;
+        this.#onRunnerSettled();
         return;
       } catch (err) {
         if (this.#stopped) return;
@@ -271,6 +280,7 @@ export class Engine {
         const delayMs = backoffDelay(runner.failures, this.#backoff);
         logger.error({ err, delayMs, crashes: runner.stats.crashes }, 'controller failed; restarting after backoff');
         runner.backingOff = true;
+        this.#onRunnerSettled();
         this.#publish(runner, { lastError: err instanceof Error ? err.message : String(err), lastCrashAt: new Date().toISOString() });
         await this.#sleep(delayMs);
         runner.backingOff = false;

@@ -339,8 +339,7 @@ describe('controller engine', () => {
     await state.create({ metadata: { ...id, finalizers: ['holder'] }, spec: { value: 1 } });
     await state.modify(id, (d) => void (d.spec.value = 2));
     await state.teardown(id);
-    // Watch delivery is a microtask and a wake-up a macrotask: two macrotasks later, any wake-up would show.
-    for (let i = 0; i < 2; i++) await new Promise((resolve) => setImmediate(resolve));
+    await engine.settled(); // any round these caused has run by now
     expect(engine.stats()[0]?.wakeups).toBe(1);
     await state.removeFinalizer(id, 'holder');
     await eventuallyResource(state, ptr(Strs, 'observed'), (r) => expect(r?.spec.value).toBe('round 2: r:tearingDown:0'));
