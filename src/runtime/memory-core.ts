@@ -43,14 +43,13 @@ interface Watcher {
 /** One namespace+type: its items, a ring of recent events, and the watchers reading that ring. */
 class Collection {
   readonly items = new Map<string, Resource>();
-  readonly ring: Array<ChangeEvent | undefined>;
+  /** Grows with the events written (filled in order, so it stays packed) up to `capacity`, then wraps. */
+  readonly ring: ChangeEvent[] = [];
   head = 0;
   readonly watchers = new Set<Watcher>();
   flushScheduled = false;
 
-  constructor(readonly capacity: number) {
-    this.ring = new Array<ChangeEvent | undefined>(capacity);
-  }
+  constructor(readonly capacity: number) {}
 
   append(event: ChangeEvent): void {
     this.ring[this.head % this.capacity] = event;
@@ -135,11 +134,14 @@ export class InMemoryCore implements CoreState {
   }
 
   async get(ptr: ResourcePointer): Promise<Resource> {
-    return this.#current(ptr)[1];
+    const current = this.#collections.get(kindKey(ptr))?.items.get(ptr.id);
+    if (!current) throw new NotFoundError(`resource ${pointerKey(ptr)} doesn't exist`);
+    return current;
   }
 
   async list(kind: ResourceKind, query?: ResourceQuery): Promise<Resource[]> {
-    return [...this.#collection(kind).items.values()].filter((res) => matchesQuery(res, query)).sort(byId);
+    // A read creates nothing: a kind never written (every type × namespace a dump walks) stays absent.
+    return matching(this.#collections.get(kindKey(kind)), query);
   }
 
   async create(res: NewResource, options: OwnerOptions = {}): Promise<Resource> {
@@ -269,8 +271,7 @@ export class InMemoryCore implements CoreState {
       const collection = this.#collection(kind);
       const query = options.labels || options.idRegexp ? options : undefined;
       if (options.bootstrap) {
-        const items = [...collection.items.values()].filter((res) => matchesQuery(res, query)).sort(byId);
-        for (const resource of items) subscriber.next({ type: 'created', resource });
+        for (const resource of matching(collection, query)) subscriber.next({ type: 'created', resource });
         subscriber.next({ type: 'bootstrapped' });
       }
       return this.#attach(collection, { position: collection.head, id: undefined, query, subscriber });
@@ -282,4 +283,10 @@ export class InMemoryCore implements CoreState {
     collection.watchers.add(watcher);
     return () => collection.watchers.delete(watcher);
   }
+}
+
+/** The items of a collection that match `query`, in id order. */
+function matching(collection: Collection | undefined, query: ResourceQuery | undefined): Resource[] {
+  if (!collection) return [];
+  return [...collection.items.values()].filter((res) => matchesQuery(res, query)).sort(byId);
 }
