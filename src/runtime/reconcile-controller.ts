@@ -1,6 +1,6 @@
-import type { Controller, ControllerContext, ControllerInput, ControllerOutput } from './controller.js';
+import { inputOf, outputOf, type Controller, type ControllerContext, type ControllerInput, type ControllerOutput } from './controller.js';
 import { KubeprismError } from './errors.js';
-import type { ResourceDefinition } from './definition.js';
+import { kindOf, ptr, type ResourceDefinition } from './definition.js';
 import type { Resource, ResourceKind } from './resource.js';
 
 /** Thrown by a reconcile to say "a dependency is missing; wait for the next event" — not a failure. */
@@ -66,20 +66,18 @@ export interface TransformControllerSpec<I, O> {
 /** Builds a controller deriving one output per input; outputs whose input vanished are destroyed. */
 export function transformController<I, O>(spec: TransformControllerSpec<I, O>): Controller {
   return reconcileController({
-      name: spec.name,
-      inputs: [{ namespace: spec.input.defaultNamespace, type: spec.input.type, kind: 'weak' }, ...(spec.extraInputs ?? [])],
-      outputs: [{ type: spec.output.type, kind: 'exclusive' }],
-      async reconcile(ctx) {
-        const inputs = await ctx.list<I>({ namespace: spec.input.defaultNamespace, type: spec.input.type });
-        for (const input of inputs) {
-          if (input.metadata.phase === 'tearingDown') continue;
-          const out = await spec.map(ctx, input);
-          if (out === undefined) continue;
-          const id = spec.outputId ? spec.outputId(input) : input.metadata.id;
-          await ctx.modify<O>({ namespace: spec.output.defaultNamespace, type: spec.output.type, id }, (draft) => {
-            draft.spec = out as typeof draft.spec;
-          });
-        }
-      },
+    name: spec.name,
+    inputs: [inputOf(spec.input), ...(spec.extraInputs ?? [])],
+    outputs: [outputOf(spec.output)],
+    async reconcile(ctx) {
+      for (const input of await ctx.list(kindOf(spec.input))) {
+        if (input.metadata.phase === 'tearingDown') continue;
+        const out = await spec.map(ctx, input);
+        if (out === undefined) continue;
+        await ctx.modify(ptr(spec.output, spec.outputId ? spec.outputId(input) : input.metadata.id), (draft) => {
+          draft.spec = out as typeof draft.spec;
+        });
+      }
+    },
   });
 }

@@ -67,12 +67,6 @@ export function kindKey(kind: ResourceKind): string {
   return `${kind.namespace}/${kind.type}`;
 }
 
-/** The pointer part of any resource or pointer-like value. */
-export function pointerOf(res: { metadata: ResourcePointer } | ResourcePointer): ResourcePointer {
-  const m = 'metadata' in res ? res.metadata : res;
-  return { namespace: m.namespace, type: m.type, id: m.id };
-}
-
 /** Sorted copy without duplicates: finalizers are a set but must compare and print stably. */
 export function normalizeFinalizers(finalizers: readonly string[]): string[] {
   return [...new Set(finalizers)].sort();

@@ -6,7 +6,7 @@ import { ConflictError, hasCode, NotFoundError, ValidationError, type FieldIssue
 import { InMemoryCore, type InMemoryCoreOptions } from './memory-core.js';
 import type { ResourceQuery } from './query.js';
 import { TypeRegistry } from './registry.js';
-import { MAX_SPEC_DEPTH, nestsDeeperThan, type NewResource, type Resource, type ResourceKind, type ResourcePointer, type TypedKind } from './resource.js';
+import { MAX_SPEC_DEPTH, nestsDeeperThan, pointerKey, type NewResource, type Resource, type ResourceKind, type ResourcePointer, type TypedKind } from './resource.js';
 
 /** What a `modify` callback may change: the spec, labels and annotations, as an immer draft. */
 export interface ModifyDraft<S> {
@@ -100,9 +100,7 @@ export class State implements CoreState {
     // Checked first and without recursion: a spec nested thousands deep would overflow the stack in the
     // schema, the copy or the freeze, a RangeError no caller expects, instead of a validation error.
     if (nestsDeeperThan(res.spec, MAX_SPEC_DEPTH)) {
-      const where = `${res.metadata.namespace}/${res.metadata.type}/${res.metadata.id}`;
-      const issue = { path: 'spec', message: `nested more than ${MAX_SPEC_DEPTH} levels deep` };
-      throw new ValidationError(`invalid ${where}: ${issue.path}: ${issue.message}`, [...issues, issue]);
+      throw invalid(res.metadata, [...issues, { path: 'spec', message: `nested more than ${MAX_SPEC_DEPTH} levels deep` }]);
     }
     const parsed = def.schema.safeParse(res.spec);
     if (!parsed.success) {
@@ -110,10 +108,7 @@ export class State implements CoreState {
         issues.push({ path: ['spec', ...issue.path.map(String)].join('.'), message: issue.message });
       }
     }
-    if (issues.length > 0 || !parsed.success) {
-      const where = `${res.metadata.namespace}/${res.metadata.type}/${res.metadata.id}`;
-      throw new ValidationError(`invalid ${where}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
-    }
+    if (issues.length > 0 || !parsed.success) throw invalid(res.metadata, issues);
     return { ...res, spec: parsed.data };
   }
 
@@ -189,9 +184,7 @@ export class State implements CoreState {
       } catch (err) {
         // immer freezes what the callback assigned, recursively: absurdly deep data overflows the stack there.
         if (!(err instanceof RangeError)) throw err;
-        const where = `${ptr.namespace}/${ptr.type}/${ptr.id}`;
-        const issue = { path: 'spec', message: `cannot be stored: ${err.message} (nested too deeply?)` };
-        throw new ValidationError(`invalid ${where}: ${issue.path}: ${issue.message}`, [issue]);
+        throw invalid(ptr, [{ path: 'spec', message: `cannot be stored: ${err.message} (nested too deeply?)` }]);
       }
       try {
         if (!current) {
@@ -291,4 +284,9 @@ export class State implements CoreState {
       subscribe();
     });
   }
+}
+
+/** A write refused by validation: every issue, in the message too. */
+function invalid(ptr: ResourcePointer, issues: readonly FieldIssue[]): ValidationError {
+  return new ValidationError(`invalid ${pointerKey(ptr)}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, [...issues]);
 }

@@ -6,7 +6,6 @@ import {
   OwnerConflictError,
   PhaseConflictError,
   type CoreState,
-  type Resource,
   type ResourceKind,
   type WatchEvent,
 } from '../../src/runtime/index.js';
@@ -280,5 +279,3 @@ export function stateConformance(name: string, factory: ConformanceFactory): voi
   });
 }
 
-/** The spec of a conformance resource. */
-export type ConformanceResource = Resource<{ value: string }>;
