@@ -46,6 +46,9 @@ export interface DefineResourceOptions<T extends z.ZodType> {
   redact?: (spec: z.output<T>) => unknown;
 }
 
+/** A namespace name: a DNS label (lower-case letters, digits and inner dashes). */
+export const NAMESPACE_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+
 const TYPE_NAME = /^([A-Z][A-Za-z0-9]*s)\.([a-z0-9]([a-z0-9-]*[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/;
 
 /** Checks a type name against `Names.group.suffix` and returns its plural part. */
@@ -81,7 +84,7 @@ export function abbreviate(name: string): string {
 export function defineResource<T extends z.ZodType>(options: DefineResourceOptions<T>): ResourceDefinition<z.output<T>> {
   const plural = parseTypeName(options.type);
   const displayType = options.displayType ?? singularize(plural);
-  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(options.defaultNamespace)) {
+  if (!NAMESPACE_NAME.test(options.defaultNamespace)) {
     throw new RegistrationError(`invalid default namespace "${options.defaultNamespace}" for ${options.type}`);
   }
   const aliases = [displayType.toLowerCase(), abbreviate(plural), ...(options.aliases ?? []).map((a) => a.toLowerCase())];

@@ -1,4 +1,4 @@
-import { matchDefinitions, type ResourceDefinition } from './definition.js';
+import { matchDefinitions, NAMESPACE_NAME, type ResourceDefinition } from './definition.js';
 import { AmbiguousTypeError, RegistrationError, UnknownTypeError } from './errors.js';
 
 /** Known resource types and namespaces, with case-insensitive lookup by any of a type's names. */
@@ -17,7 +17,7 @@ export class TypeRegistry {
 
   /** Adds a namespace; true when it was new. */
   registerNamespace(name: string): boolean {
-    if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(name)) throw new RegistrationError(`invalid namespace name "${name}"`);
+    if (!NAMESPACE_NAME.test(name)) throw new RegistrationError(`invalid namespace name "${name}"`);
     if (this.#namespaces.has(name)) return false;
     this.#namespaces.add(name);
     return true;
