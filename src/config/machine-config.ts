@@ -25,11 +25,7 @@ export interface MachineConfig {
  */
 export function parseMachineConfig(text: string): MachineConfig {
   const read = readYamlDocuments(text);
-  const ctx: IssueContext = {
-    documentCount: read.documents.length,
-    label: (i) => documentLabel(read.documents[i]),
-    locate: read.locate,
-  };
+  const ctx = issueContext(read.documents, read.locate);
   if (read.issues.length > 0) throw toInvalidConfigError(read.issues, ctx);
   if (read.documents.length === 0) {
     // Comments and blank lines only count as empty too: there is nothing to run on.
@@ -43,23 +39,20 @@ export function parseMachineConfig(text: string): MachineConfig {
 /** Reads machine-config YAML into plain documents without judging them (e.g. a lone KubePrismConfig patch). */
 export function parseMachineConfigDocuments(text: string): unknown[] {
   const read = readYamlDocuments(text);
-  if (read.issues.length > 0) {
-    throw toInvalidConfigError(read.issues, {
-      documentCount: read.documents.length,
-      label: (i) => documentLabel(read.documents[i]),
-      locate: read.locate,
-    });
-  }
+  if (read.issues.length > 0) throw toInvalidConfigError(read.issues, issueContext(read.documents, read.locate));
   return read.documents;
 }
 
 /** Validates already-parsed documents (e.g. the stored ones) and returns what kubeprism reads from them. */
 export function machineConfigView(documents: readonly unknown[]): MachineConfigView {
   const { view, issues } = evaluate(documents);
-  if (view === undefined) {
-    throw toInvalidConfigError(issues, { documentCount: documents.length, label: (i) => documentLabel(documents[i]) });
-  }
+  if (view === undefined) throw toInvalidConfigError(issues, issueContext(documents));
   return view;
+}
+
+/** How issues in `documents` are labelled (by kind) and placed (by `locate`, when the text is known). */
+function issueContext(documents: readonly unknown[], locate?: IssueContext['locate']): IssueContext {
+  return { documentCount: documents.length, label: (i) => documentLabel(documents[i]), ...(locate ? { locate } : {}) };
 }
 
 /** Where the v1alpha1 document keeps KubePrism settings. */
