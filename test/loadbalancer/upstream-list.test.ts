@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { UpstreamList, type Backend } from '../../src/loadbalancer/upstream-list.js';
+import { FakeClock } from '../harness/fake-clock.js';
 import { FakeBackend, score, setup } from './fake-backend.js';
 
 // The pure policy with a fake clock and fake backends: no sockets, every step's expected score stated.
@@ -86,18 +87,19 @@ describe('UpstreamList scoring', () => {
   });
 
   it('treats a throwing or rejecting backend as a failed check', async () => {
-    const { clock, list } = setup([]);
+    const clock = new FakeClock();
     const thrower: Backend = {
       healthCheck: () => {
         throw new Error('sync throw');
       },
     };
-    const l2 = new UpstreamList<Backend>({ clock });
-    l2.reconcile([thrower]);
+    const rejecter: Backend = { healthCheck: () => Promise.reject(new Error('async reject')) };
+    const list = new UpstreamList<Backend>({ clock });
+    list.reconcile([thrower, rejecter]);
     await clock.advance(1);
-    expect(l2.state(thrower)).toMatchObject({ score: -1, lastError: 'sync throw' });
+    expect(list.state(thrower)).toMatchObject({ score: -1, lastError: 'sync throw' });
+    expect(list.state(rejecter)).toMatchObject({ score: -1, lastError: 'async reject' });
     list.stop();
-    l2.stop();
   });
 
   it('marks an upstream down at once on a dial failure', async () => {
