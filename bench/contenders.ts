@@ -44,7 +44,8 @@ async function waitConnectable(target: Target, timeoutMs = 10_000): Promise<void
       (await connectTo(target.host, target.port)).destroy();
       return;
     } catch (err) {
-      if (performance.now() > deadline) throw new Error(`${target.host}:${target.port} not accepting after ${timeoutMs} ms: ${(err as Error).message}`);
+      if (performance.now() > deadline)
+        throw new Error(`${target.host}:${target.port} not accepting after ${timeoutMs} ms: ${(err as Error).message}`);
       await sleep(25);
     }
   }
@@ -130,7 +131,10 @@ export function dataPathContenders(log: (line: string) => void, options: { profi
       // fork: one process per connection, the way socat is used as a port forwarder.
       const child = spawnTracked(
         socatPath as string,
-        [`TCP-LISTEN:${listen.port},bind=${listen.host},fork,reuseaddr,backlog=4096,nodelay`, `TCP:${upstream.host}:${upstream.port},nodelay`],
+        [
+          `TCP-LISTEN:${listen.port},bind=${listen.host},fork,reuseaddr,backlog=4096,nodelay`,
+          `TCP:${upstream.host}:${upstream.port},nodelay`,
+        ],
         { stdio: 'ignore', group: true },
       );
       await waitConnectable(listen);

@@ -46,7 +46,12 @@ async function firstTime(check: () => boolean | Promise<boolean>, timeoutMs: num
 }
 
 /** Measure both control-plane paths `repeats` times on one running agent. */
-export async function runControlPlane(generator: WorkerProcess<GeneratorOps>, repeats: number, check: CheckPolicy, log: (line: string) => void): Promise<ControlPlaneResult> {
+export async function runControlPlane(
+  generator: WorkerProcess<GeneratorOps>,
+  repeats: number,
+  check: CheckPolicy,
+  log: (line: string) => void,
+): Promise<ControlPlaneResult> {
   const servers = await Promise.all([21, 22, 23].map((n, i) => FakeApiServer.start({ name: `cp-${i + 1}`, host: `127.0.0.${n}` })));
   const [first, second, added] = servers.map((s) => ({ host: s.host, port: s.port })) as [Target, Target, Target];
   const newcomer = servers[2] as FakeApiServer;
@@ -104,6 +109,8 @@ export async function runControlPlane(generator: WorkerProcess<GeneratorOps>, re
     memberToUsedMs: median(samples.memberToUsedMs),
     samples,
   };
-  log(`  config → new port accepting ${result.configToListenMs.toFixed(0)} ms; member added → listed ${result.memberToListedMs.toFixed(0)} ms, healthy ${result.memberToHealthyMs.toFixed(0)} ms, used ${result.memberToUsedMs.toFixed(0)} ms (median of ${repeats})`);
+  log(
+    `  config → new port accepting ${result.configToListenMs.toFixed(0)} ms; member added → listed ${result.memberToListedMs.toFixed(0)} ms, healthy ${result.memberToHealthyMs.toFixed(0)} ms, used ${result.memberToUsedMs.toFixed(0)} ms (median of ${repeats})`,
+  );
   return result;
 }

@@ -50,7 +50,12 @@ export interface DataPathResult {
   median?: DataPathSample & { perIdleConnectionBytes?: number };
 }
 
-async function runOne(contender: Contender, upstreams: WorkerProcess<UpstreamOps>, generator: WorkerProcess<GeneratorOps>, p: DataPathParams): Promise<DataPathSample> {
+async function runOne(
+  contender: Contender,
+  upstreams: WorkerProcess<UpstreamOps>,
+  generator: WorkerProcess<GeneratorOps>,
+  p: DataPathParams,
+): Promise<DataPathSample> {
   const upstream = { host: UPSTREAM_HOST, ...(await upstreams.call('start', { host: UPSTREAM_HOST })) };
   const running = await contender.start(upstream);
   try {
@@ -65,9 +70,19 @@ async function runOne(contender: Contender, upstreams: WorkerProcess<UpstreamOps
     await generator.call('idleClose', {});
     await sleep(300);
     const bulk1 = await generator.call('bulk', { ...target, connections: 1, warmupMs: p.bulkWarmupMs, durationMs: p.bulkDurationMs });
-    const bulk8 = await generator.call('bulk', { ...target, connections: p.parallelConnections, warmupMs: p.bulkWarmupMs, durationMs: p.bulkDurationMs });
+    const bulk8 = await generator.call('bulk', {
+      ...target,
+      connections: p.parallelConnections,
+      warmupMs: p.bulkWarmupMs,
+      durationMs: p.bulkDurationMs,
+    });
     const rtt = await generator.call('rtt', { ...target, messages: p.rttMessages, warmup: p.rttWarmup, size: p.messageBytes });
-    const cps = await generator.call('cps', { ...target, concurrency: p.cpsConcurrency, warmupMs: p.cpsWarmupMs, durationMs: p.cpsDurationMs });
+    const cps = await generator.call('cps', {
+      ...target,
+      concurrency: p.cpsConcurrency,
+      warmupMs: p.cpsWarmupMs,
+      durationMs: p.cpsDurationMs,
+    });
     const sample: DataPathSample = {
       bulk1BytesPerSec: bulk1.bytesPerSec,
       bulk8BytesPerSec: bulk8.bytesPerSec,
@@ -97,7 +112,9 @@ function medianOf(samples: DataPathSample[]): NonNullable<DataPathResult['median
   if (samples.some((s) => s.memoryIdleBytes !== undefined)) {
     result.memoryBaseBytes = m((s) => s.memoryBaseBytes);
     result.memoryIdleBytes = m((s) => s.memoryIdleBytes);
-    result.perIdleConnectionBytes = m((s) => (s.memoryIdleBytes !== undefined && s.memoryBaseBytes !== undefined ? s.memoryIdleBytes - s.memoryBaseBytes : undefined));
+    result.perIdleConnectionBytes = m((s) =>
+      s.memoryIdleBytes !== undefined && s.memoryBaseBytes !== undefined ? s.memoryIdleBytes - s.memoryBaseBytes : undefined,
+    );
   }
   return result;
 }
@@ -110,7 +127,13 @@ export async function runDataPath(
   params: DataPathParams,
   log: (line: string) => void,
 ): Promise<DataPathResult[]> {
-  const results: DataPathResult[] = contenders.map((c) => ({ id: c.id, label: c.label, version: c.version, ...(c.skipped ? { skipped: c.skipped } : {}), samples: [] }));
+  const results: DataPathResult[] = contenders.map((c) => ({
+    id: c.id,
+    label: c.label,
+    version: c.version,
+    ...(c.skipped ? { skipped: c.skipped } : {}),
+    samples: [],
+  }));
   const live = contenders.filter((c) => !c.skipped);
   for (let run = 0; run < params.runs; run++) {
     const order = live.map((_, i) => live[(i + run) % live.length] as Contender);
@@ -118,7 +141,9 @@ export async function runDataPath(
       const started = performance.now();
       const sample = await runOne(contender, upstreams, generator, params);
       (results.find((r) => r.id === contender.id) as DataPathResult).samples.push(sample);
-      log(`  run ${run + 1}/${params.runs} ${contender.label.padEnd(9)} ${describe(sample)} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+      log(
+        `  run ${run + 1}/${params.runs} ${contender.label.padEnd(9)} ${describe(sample)} (${((performance.now() - started) / 1000).toFixed(1)} s)`,
+      );
     }
   }
   for (const r of results) {

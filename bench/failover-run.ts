@@ -5,7 +5,15 @@ import type { GeneratorOps } from './load-generator.js';
 import type { WorkerProcess } from './lib/ipc.js';
 import { makeTempDir, removeTempDir, stopProcess } from './lib/processes.js';
 import { nowMs, sleep } from './lib/stats.js';
-import { FailoverUpstreams, medianSample, runScenario, type FailoverParams, type FailoverProxy, type FailoverSample, type FaultKind } from './failover.js';
+import {
+  FailoverUpstreams,
+  medianSample,
+  runScenario,
+  type FailoverParams,
+  type FailoverProxy,
+  type FailoverSample,
+  type FaultKind,
+} from './failover.js';
 import { freePort } from '../test/harness/ports.js';
 
 /** Results of one proxy under one fault. */
@@ -32,9 +40,10 @@ async function startKubeprism(upstreams: FailoverUpstreams, check: CheckPolicy):
     proxy: {
       target: { host: '127.0.0.1', port },
       waitAllHealthy: () => kp.waitHealthy(upstreams.servers.length),
-      followDown: (onDown) => kp.followUpstreams((_event, spec, at) => {
-        if (!spec.healthy) onDown(`${spec.host}:${spec.port}`, at);
-      }),
+      followDown: (onDown) =>
+        kp.followUpstreams((_event, spec, at) => {
+          if (!spec.healthy) onDown(`${spec.host}:${spec.port}`, at);
+        }),
     },
     stop: async () => {
       await kp.stop();
@@ -46,7 +55,13 @@ async function startKubeprism(upstreams: FailoverUpstreams, check: CheckPolicy):
 async function startHaproxyProxy(binary: string, upstreams: FailoverUpstreams, check: CheckPolicy): Promise<StartedProxy> {
   const dir = makeTempDir('failover-haproxy');
   const listen = { host: '127.0.0.1', port: await freePort('127.0.0.1') };
-  const { child, statsSocket } = startHaproxy(binary, dir, listen, upstreams.servers.map((s) => ({ host: s.host, port: s.port })), check);
+  const { child, statsSocket } = startHaproxy(
+    binary,
+    dir,
+    listen,
+    upstreams.servers.map((s) => ({ host: s.host, port: s.port })),
+    check,
+  );
   await waitHaproxyUp(child, statsSocket, upstreams.servers.length);
   return {
     proxy: {
@@ -92,13 +107,18 @@ export async function runFailover(
     for (let run = 0; run < params.runs; run++) {
       for (const name of proxies) {
         await upstreams.reset();
-        const started = name === 'kubeprism' ? await startKubeprism(upstreams, check) : await startHaproxyProxy(haproxyBinary as string, upstreams, check);
+        const started =
+          name === 'kubeprism'
+            ? await startKubeprism(upstreams, check)
+            : await startHaproxyProxy(haproxyBinary as string, upstreams, check);
         try {
           for (const fault of faults) {
             const sample = await runScenario(fault, started.proxy, upstreams, generator, params);
             const key = `${name}/${fault}`;
             samples.set(key, [...(samples.get(key) ?? []), sample]);
-            log(`  run ${run + 1}/${params.runs} ${name.padEnd(9)} ${fault.padEnd(9)} ${sample.requests} conns, ${sample.failed} failed (+${sample.inFlightLost} in flight), longest gap ${sample.longestGapMs.toFixed(0)} ms, no more traffic after ${sample.stopMs.toFixed(0)} ms, used again after ${sample.reuseMs.toFixed(0)} ms`);
+            log(
+              `  run ${run + 1}/${params.runs} ${name.padEnd(9)} ${fault.padEnd(9)} ${sample.requests} conns, ${sample.failed} failed (+${sample.inFlightLost} in flight), longest gap ${sample.longestGapMs.toFixed(0)} ms, no more traffic after ${sample.stopMs.toFixed(0)} ms, used again after ${sample.reuseMs.toFixed(0)} ms`,
+            );
           }
         } finally {
           await started.stop();

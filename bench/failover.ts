@@ -79,7 +79,9 @@ export class FailoverUpstreams {
 
   /** Start three servers on 127.0.0.11-13. */
   static async start(): Promise<FailoverUpstreams> {
-    const servers = await Promise.all([11, 12, 13].map((n, i) => FakeApiServer.start({ name: `apiserver-${i + 1}`, host: `127.0.0.${n}` })));
+    const servers = await Promise.all(
+      [11, 12, 13].map((n, i) => FakeApiServer.start({ name: `apiserver-${i + 1}`, host: `127.0.0.${n}` })),
+    );
     return new FailoverUpstreams(servers);
   }
 
@@ -101,7 +103,11 @@ export class FailoverUpstreams {
 export const CLIENT_SNI = 'bench-client';
 
 function longestGap(events: StreamEvent[], from: number, to: number): number {
-  const ends = events.filter((e) => e.ok).map((e) => e.end).filter((t) => t >= from && t <= to).sort((a, b) => a - b);
+  const ends = events
+    .filter((e) => e.ok)
+    .map((e) => e.end)
+    .filter((t) => t >= from && t <= to)
+    .sort((a, b) => a - b);
   let gap = 0;
   let previous = from;
   for (const t of ends) {
@@ -112,11 +118,22 @@ function longestGap(events: StreamEvent[], from: number, to: number): number {
 }
 
 /** Run one fault scenario against `proxy`. */
-export async function runScenario(fault: FaultKind, proxy: FailoverProxy, upstreams: FailoverUpstreams, generator: WorkerProcess<GeneratorOps>, p: FailoverParams): Promise<FailoverSample> {
+export async function runScenario(
+  fault: FaultKind,
+  proxy: FailoverProxy,
+  upstreams: FailoverUpstreams,
+  generator: WorkerProcess<GeneratorOps>,
+  p: FailoverParams,
+): Promise<FailoverSample> {
   await upstreams.reset();
   await proxy.waitAllHealthy();
   const started = nowMs();
-  await generator.call('streamStart', { ...proxy.target, intervalMs: p.streamIntervalMs, timeoutMs: p.clientTimeoutMs, servername: CLIENT_SNI });
+  await generator.call('streamStart', {
+    ...proxy.target,
+    intervalMs: p.streamIntervalMs,
+    timeoutMs: p.clientTimeoutMs,
+    servername: CLIENT_SNI,
+  });
   await sleep(p.warmupMs);
   // The upstream in use: the one that answered most of the warm-up requests.
   const since = (name: string, t: number): number => (upstreams.clientTraffic.get(name) ?? []).filter((x) => x >= t).length;
@@ -156,5 +173,12 @@ export async function runScenario(fault: FaultKind, proxy: FailoverProxy, upstre
 /** Medians of a scenario's runs. */
 export function medianSample(samples: readonly FailoverSample[]): FailoverSample {
   const m = (f: (s: FailoverSample) => number): number => median(samples.map(f));
-  return { requests: m((s) => s.requests), failed: m((s) => s.failed), inFlightLost: m((s) => s.inFlightLost), longestGapMs: m((s) => s.longestGapMs), stopMs: m((s) => s.stopMs), reuseMs: m((s) => s.reuseMs) };
+  return {
+    requests: m((s) => s.requests),
+    failed: m((s) => s.failed),
+    inFlightLost: m((s) => s.inFlightLost),
+    longestGapMs: m((s) => s.longestGapMs),
+    stopMs: m((s) => s.stopMs),
+    reuseMs: m((s) => s.reuseMs),
+  };
 }

@@ -49,7 +49,13 @@ export function haproxyConfig(listen: Target, upstreams: readonly Target[], chec
 }
 
 /** Start `haproxy -db` (foreground, one process) with a config written into `dir`. */
-export function startHaproxy(binary: string, dir: string, listen: Target, upstreams: readonly Target[], check: CheckPolicy): { child: ChildProcess; statsSocket: string } {
+export function startHaproxy(
+  binary: string,
+  dir: string,
+  listen: Target,
+  upstreams: readonly Target[],
+  check: CheckPolicy,
+): { child: ChildProcess; statsSocket: string } {
   const statsSocket = path.join(dir, 'haproxy.sock');
   const configPath = path.join(dir, 'haproxy.cfg');
   writeFileSync(configPath, haproxyConfig(listen, upstreams, check, statsSocket));

@@ -37,9 +37,42 @@ const baseline = option('baseline');
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 const dataPathParams: DataPathParams = quick
-  ? { runs: 1, bulkWarmupMs: 200, bulkDurationMs: 1000, parallelConnections: 8, rttMessages: 5000, rttWarmup: 500, messageBytes: 64, cpsConcurrency: 16, cpsWarmupMs: 200, cpsDurationMs: 1500, idleConnections: 1000 }
-  : { runs: 5, bulkWarmupMs: 300, bulkDurationMs: 2000, parallelConnections: 8, rttMessages: 20000, rttWarmup: 2000, messageBytes: 64, cpsConcurrency: 16, cpsWarmupMs: 300, cpsDurationMs: 3000, idleConnections: 1000 };
-const failoverParams: FailoverParams = { runs: quick ? 1 : 3, streamIntervalMs: 20, clientTimeoutMs: 2000, warmupMs: 1500, faultMs: 3000, recoverMs: 3000, checkIntervalMs: 500, checkTimeoutMs: 400 };
+  ? {
+      runs: 1,
+      bulkWarmupMs: 200,
+      bulkDurationMs: 1000,
+      parallelConnections: 8,
+      rttMessages: 5000,
+      rttWarmup: 500,
+      messageBytes: 64,
+      cpsConcurrency: 16,
+      cpsWarmupMs: 200,
+      cpsDurationMs: 1500,
+      idleConnections: 1000,
+    }
+  : {
+      runs: 5,
+      bulkWarmupMs: 300,
+      bulkDurationMs: 2000,
+      parallelConnections: 8,
+      rttMessages: 20000,
+      rttWarmup: 2000,
+      messageBytes: 64,
+      cpsConcurrency: 16,
+      cpsWarmupMs: 300,
+      cpsDurationMs: 3000,
+      idleConnections: 1000,
+    };
+const failoverParams: FailoverParams = {
+  runs: quick ? 1 : 3,
+  streamIntervalMs: 20,
+  clientTimeoutMs: 2000,
+  warmupMs: 1500,
+  faultMs: 3000,
+  recoverMs: 3000,
+  checkIntervalMs: 500,
+  checkTimeoutMs: 400,
+};
 const controlPlaneRepeats = quick ? 2 : 5;
 
 const started = performance.now();
@@ -47,9 +80,10 @@ const here = import.meta.dirname;
 const generator = WorkerProcess.start<GeneratorOps>('load generator', path.join(here, 'load-generator.js'));
 const upstreamWorker = WorkerProcess.start<UpstreamOps>('upstream', path.join(here, 'upstream-server.js'));
 try {
-  const contenders = dataPathContenders(log, { ...(profileDir ? { profileDir: path.resolve(profileDir) } : {}), ...(baseline ? { baseline: path.resolve(baseline) } : {}) }).filter(
-    (c) => !only || only.includes(c.id),
-  );
+  const contenders = dataPathContenders(log, {
+    ...(profileDir ? { profileDir: path.resolve(profileDir) } : {}),
+    ...(baseline ? { baseline: path.resolve(baseline) } : {}),
+  }).filter((c) => !only || only.includes(c.id));
   const skipped: Record<string, string> = {};
   for (const c of contenders) if (c.skipped) skipped[c.label] = c.skipped;
   for (const [name, why] of Object.entries(skipped)) log(`bench: ${name} skipped: ${why}`);

@@ -62,7 +62,10 @@ cluster:
 /** A members file with one control-plane member per target. */
 export function membersYaml(members: readonly Target[]): string {
   if (members.length === 0) return 'members: []\n';
-  const lines = members.map((m, i) => `  - {id: cp-${i + 1}, hostname: cp-${i + 1}, machineType: controlplane, addresses: [${m.host}], controlPlane: {apiServerPort: ${m.port}}}`);
+  const lines = members.map(
+    (m, i) =>
+      `  - {id: cp-${i + 1}, hostname: cp-${i + 1}, machineType: controlplane, addresses: [${m.host}], controlPlane: {apiServerPort: ${m.port}}}`,
+  );
   return `members:\n${lines.join('\n')}\n`;
 }
 
@@ -100,10 +103,14 @@ export class KubeprismProcess {
       ...nodeArgs,
       settings.bin ?? path.join(REPO_ROOT, 'bin', 'kubeprism.js'),
       'run',
-      '--config', path.join(dir, 'config.yaml'),
-      '--members', path.join(dir, 'members.yaml'),
-      '--state-dir', path.join(dir, 'state'),
-      '--api', apiAddress,
+      '--config',
+      path.join(dir, 'config.yaml'),
+      '--members',
+      path.join(dir, 'members.yaml'),
+      '--state-dir',
+      path.join(dir, 'state'),
+      '--api',
+      apiAddress,
     ];
     const child = spawnTracked(process.execPath, args, { stdio: ['ignore', log, log], env: { ...process.env, NO_COLOR: '1' } });
     closeSync(log);

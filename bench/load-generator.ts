@@ -132,7 +132,12 @@ function exchangeOnce(target: Target): Promise<boolean> {
   });
 }
 
-async function cps({ concurrency, warmupMs, durationMs, ...target }: GeneratorOps['cps']['args']): Promise<{ perSec: number; errors: number }> {
+async function cps({
+  concurrency,
+  warmupMs,
+  durationMs,
+  ...target
+}: GeneratorOps['cps']['args']): Promise<{ perSec: number; errors: number }> {
   const warmEnd = performance.now() + warmupMs;
   const end = warmEnd + durationMs;
   let ok = 0;

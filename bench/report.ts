@@ -44,13 +44,43 @@ interface Metric {
 
 const MiB = 2 ** 20;
 const METRICS: Metric[] = [
-  { label: 'throughput, 1 connection (MiB/s)', chartLabel: 'throughput, 1 conn', value: (m) => m.bulk1BytesPerSec / MiB, digits: 0, higherIsBetter: true },
-  { label: 'throughput, 8 connections (MiB/s)', chartLabel: 'throughput, 8 conns', value: (m) => m.bulk8BytesPerSec / MiB, digits: 0, higherIsBetter: true },
+  {
+    label: 'throughput, 1 connection (MiB/s)',
+    chartLabel: 'throughput, 1 conn',
+    value: (m) => m.bulk1BytesPerSec / MiB,
+    digits: 0,
+    higherIsBetter: true,
+  },
+  {
+    label: 'throughput, 8 connections (MiB/s)',
+    chartLabel: 'throughput, 8 conns',
+    value: (m) => m.bulk8BytesPerSec / MiB,
+    digits: 0,
+    higherIsBetter: true,
+  },
   { label: 'round trip p50 (µs), 64 B', chartLabel: 'round trip p50', value: (m) => m.rttP50Us, digits: 0, higherIsBetter: false },
   { label: 'round trip p99 (µs), 64 B', chartLabel: 'round trip p99', value: (m) => m.rttP99Us, digits: 0, higherIsBetter: false },
-  { label: 'new connections/s (connect, exchange, close)', chartLabel: 'new connections/s', value: (m) => m.connectionsPerSec, digits: 0, higherIsBetter: true },
-  { label: 'memory at 1,000 idle connections (MiB)', chartLabel: 'memory, 1,000 idle', value: (m) => (m.memoryIdleBytes === undefined ? undefined : m.memoryIdleBytes / MiB), digits: 1, higherIsBetter: false },
-  { label: 'memory per idle connection (KiB)', chartLabel: 'memory per idle conn', value: (m) => (m.perIdleConnectionBytes === undefined ? undefined : m.perIdleConnectionBytes / 1024), digits: 1, higherIsBetter: false },
+  {
+    label: 'new connections/s (connect, exchange, close)',
+    chartLabel: 'new connections/s',
+    value: (m) => m.connectionsPerSec,
+    digits: 0,
+    higherIsBetter: true,
+  },
+  {
+    label: 'memory at 1,000 idle connections (MiB)',
+    chartLabel: 'memory, 1,000 idle',
+    value: (m) => (m.memoryIdleBytes === undefined ? undefined : m.memoryIdleBytes / MiB),
+    digits: 1,
+    higherIsBetter: false,
+  },
+  {
+    label: 'memory per idle connection (KiB)',
+    chartLabel: 'memory per idle conn',
+    value: (m) => (m.perIdleConnectionBytes === undefined ? undefined : m.perIdleConnectionBytes / 1024),
+    digits: 1,
+    higherIsBetter: false,
+  },
 ];
 
 function table(header: string[], rows: string[][]): string {
@@ -78,7 +108,15 @@ export function dataPathTable(results: readonly DataPathResult[]): string {
 
 /** The failover table, kubeprism and HAProxy per fault. */
 export function failoverTable(results: readonly FailoverResult[], runs: number): string {
-  const header = ['fault', 'proxy', `failed new connections (sum of ${runs})`, 'lost in flight', 'longest gap (ms)', 'no more traffic after (ms)', 'used again after (ms)'];
+  const header = [
+    'fault',
+    'proxy',
+    `failed new connections (sum of ${runs})`,
+    'lost in flight',
+    'longest gap (ms)',
+    'no more traffic after (ms)',
+    'used again after (ms)',
+  ];
   const rows = results.map((r) => [
     FAULT_LABELS[r.fault],
     r.proxy === 'haproxy' ? 'HAProxy' : 'kubeprism',
@@ -94,12 +132,15 @@ export function failoverTable(results: readonly FailoverResult[], runs: number):
 /** The control-plane table. */
 export function controlPlaneTable(cp: ControlPlaneResult): string {
   const row = (label: string, median: number, samples: number[]): string[] => [label, fmt(median), samples.map((s) => fmt(s)).join(', ')];
-  return table(['change → effect', 'median (ms)', 'samples (ms)'], [
-    row('config file: new KubePrism port → listener accepting on it', cp.configToListenMs, cp.samples.configToListenMs),
-    row('members file: member added → in KubePrismUpstreams', cp.memberToListedMs, cp.samples.memberToListedMs),
-    row('members file: member added → healthy (first readyz check)', cp.memberToHealthyMs, cp.samples.memberToHealthyMs),
-    row('members file: member added → answering a new connection', cp.memberToUsedMs, cp.samples.memberToUsedMs),
-  ]);
+  return table(
+    ['change → effect', 'median (ms)', 'samples (ms)'],
+    [
+      row('config file: new KubePrism port → listener accepting on it', cp.configToListenMs, cp.samples.configToListenMs),
+      row('members file: member added → in KubePrismUpstreams', cp.memberToListedMs, cp.samples.memberToListedMs),
+      row('members file: member added → healthy (first readyz check)', cp.memberToHealthyMs, cp.samples.memberToHealthyMs),
+      row('members file: member added → answering a new connection', cp.memberToUsedMs, cp.samples.memberToUsedMs),
+    ],
+  );
 }
 
 /** The chart rows: each contender's ratio to HAProxy, oriented so that > 1 is better. */
@@ -121,7 +162,9 @@ export function chartRows(results: readonly DataPathResult[]): ChartRow[] {
 /** The whole report as Markdown (what is printed, and latest.md). */
 export function markdown(r: BenchResults): string {
   const m = r.machine;
-  const versions = Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join(', ');
+  const versions = Object.entries(r.versions)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
   const p = r.params.dataPath;
   const f = r.params.failover;
   const parts = [

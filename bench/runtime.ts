@@ -5,19 +5,15 @@
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
-import {
-  createState,
-  defineResource,
-  Engine,
-  kindOf,
-  ptr,
-  transformController,
-  type State,
-} from '../src/runtime/index.js';
+import { createState, defineResource, Engine, kindOf, ptr, transformController, type State } from '../src/runtime/index.js';
 
 const Ints = defineResource({ type: 'Ints.bench.kubeprism.dev', defaultNamespace: 'bench', schema: z.object({ value: z.number() }) });
 const Strs = defineResource({ type: 'Strs.bench.kubeprism.dev', defaultNamespace: 'bench', schema: z.object({ value: z.string() }) });
-const Sentences = defineResource({ type: 'Sentences.bench.kubeprism.dev', defaultNamespace: 'bench', schema: z.object({ text: z.string() }) });
+const Sentences = defineResource({
+  type: 'Sentences.bench.kubeprism.dev',
+  defaultNamespace: 'bench',
+  schema: z.object({ text: z.string() }),
+});
 
 async function open(): Promise<State> {
   const state = await createState({ historyCapacity: 1 << 16 });
@@ -69,7 +65,9 @@ async function chainLatency(samples: number): Promise<number[]> {
   const state = await open();
   const engine = new Engine(state);
   engine.register(transformController({ name: 'IntToStr', input: Ints, output: Strs, map: (_c, r) => ({ value: String(r.spec.value) }) }));
-  engine.register(transformController({ name: 'StrToSentence', input: Strs, output: Sentences, map: (_c, r) => ({ text: `n=${r.spec.value}` }) }));
+  engine.register(
+    transformController({ name: 'StrToSentence', input: Strs, output: Sentences, map: (_c, r) => ({ text: `n=${r.spec.value}` }) }),
+  );
   engine.start();
   const latencies: number[] = [];
   for (let i = 0; i < samples; i++) {

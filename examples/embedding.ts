@@ -27,14 +27,12 @@ const agent = await Agent.create({
 });
 await agent.start();
 
-const statuses = agent.state
-  .watchKind(runtime.kindOf(resources.KubePrismStatusType), { bootstrap: true })
-  .subscribe((event) => {
-    if (event.type === 'created' || event.type === 'updated') {
-      const { host, listening, healthy, error } = event.resource.spec;
-      console.log(`KubePrism ${host}: listening=${listening} healthy=${healthy}${error ? ` (${error})` : ''}`);
-    }
-  });
+const statuses = agent.state.watchKind(runtime.kindOf(resources.KubePrismStatusType), { bootstrap: true }).subscribe((event) => {
+  if (event.type === 'created' || event.type === 'updated') {
+    const { host, listening, healthy, error } = event.resource.spec;
+    console.log(`KubePrism ${host}: listening=${listening} healthy=${healthy}${error ? ` (${error})` : ''}`);
+  }
+});
 
 const result = await agent.applyConfig(`
 version: v1alpha1
@@ -48,7 +46,10 @@ cluster:
 console.log('apply:', result);
 
 // A bad config is rejected with paths; the one in force stays.
-console.log('bad apply:', await agent.applyConfig('version: v1alpha1\nmachine: {type: worker}\ncluster: {controlPlane: {endpoint: "http://x"}}\n'));
+console.log(
+  'bad apply:',
+  await agent.applyConfig('version: v1alpha1\nmachine: {type: worker}\ncluster: {controlPlane: {endpoint: "http://x"}}\n'),
+);
 
 await agent.state.watchFor(runtime.ptr(resources.KubePrismStatusType, resources.KUBEPRISM_STATUS_ID), (s) => s?.spec.listening === true);
 statuses.unsubscribe();

@@ -57,7 +57,9 @@ for (const celsius of [21, 45, 60, 20]) {
   const fahrenheit = Math.round((celsius * 9) / 5 + 32);
   await state.watchFor(ptr(Readings, 'kitchen'), (r) => r?.spec.fahrenheit === fahrenheit);
   // Wait for the second controller to catch up: an alert with this reading, or none when it is fine.
-  await state.watchFor(ptr(Alerts, 'kitchen'), (a) => (fahrenheit > 100 ? a?.spec.message.endsWith(`${fahrenheit} °F`) === true : a === undefined));
+  await state.watchFor(ptr(Alerts, 'kitchen'), (a) =>
+    fahrenheit > 100 ? a?.spec.message.endsWith(`${fahrenheit} °F`) === true : a === undefined,
+  );
 }
 console.log('graph:', JSON.stringify(engine.graph().edges.map((e) => `${e.from} -> ${e.to}`)));
 subscription.unsubscribe();

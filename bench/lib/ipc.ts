@@ -61,7 +61,7 @@ export class WorkerProcess<M extends OpMap> {
       this.pending.set(id, {
         resolve: (v) => {
           clearTimeout(timer);
-          resolve(v as M[K]['result']);
+          resolve(v);
         },
         reject: (e) => {
           clearTimeout(timer);

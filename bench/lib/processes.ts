@@ -75,7 +75,7 @@ export async function stopProcess(child: ChildProcess, graceMs = 5_000): Promise
   const group = groups.has(child) && child.pid !== undefined;
   const send = (signal: NodeJS.Signals): void => {
     try {
-      if (group) process.kill(-(child.pid as number), signal);
+      if (group) process.kill(-child.pid, signal);
       else child.kill(signal);
     } catch {
       // already gone

@@ -26,7 +26,7 @@ const servers = await Promise.all([
   FakeApiServer.start({ name: 'cp-1', host: '127.0.0.12', latencyMs: 4 }),
   FakeApiServer.start({ name: 'cp-2', host: '127.0.0.13', latencyMs: 15 }),
 ]);
-const [external, cp1, cp2] = servers as [FakeApiServer, FakeApiServer, FakeApiServer];
+const [external, cp1, cp2] = servers;
 
 const configPath = path.join(dir, 'machine-config.yaml');
 await writeFile(
@@ -118,7 +118,9 @@ const tips = [
   'Try it:',
   `  curl -k https://127.0.0.1:${KUBEPRISM_PORT}/version        (answered by the best healthy server)`,
   api ? `  npx kubeprism get kps --api ${API_ADDRESS}     (also: get kpu, get kpe, dump, graph)` : `  ${apiError}`,
-  interactive ? '  press 1, 2 or 3 to stop/restart that server, q to quit' : '  (not a terminal: printing the status every few seconds; Ctrl-C to quit)',
+  interactive
+    ? '  press 1, 2 or 3 to stop/restart that server, q to quit'
+    : '  (not a terminal: printing the status every few seconds; Ctrl-C to quit)',
 ];
 
 let rendering = false;

@@ -1,10 +1,5 @@
 import { tierLabel } from '../../src/loadbalancer/index.js';
-import {
-  KUBEPRISM_STATUS_ID,
-  KubePrismStatusType,
-  KubePrismUpstreamType,
-  type KubePrismEndpoint,
-} from '../../src/resources/index.js';
+import { KUBEPRISM_STATUS_ID, KubePrismStatusType, KubePrismUpstreamType, type KubePrismEndpoint } from '../../src/resources/index.js';
 import { kindOf, ptr, type State } from '../../src/runtime/index.js';
 
 /** A demo upstream: which key toggles it and what it is called. */
@@ -45,7 +40,9 @@ export async function renderStatus(
   } else {
     const listening = status.spec.listening ? paint(green, 'listening') : paint(red, 'not listening');
     const healthy = status.spec.healthy ? paint(green, 'healthy') : paint(red, 'no healthy upstream');
-    lines.push(`KubePrism ${paint(bold, status.spec.host)}: ${listening}, ${healthy}${status.spec.error ? paint(red, `  (${status.spec.error})`) : ''}`);
+    lines.push(
+      `KubePrism ${paint(bold, status.spec.host)}: ${listening}, ${healthy}${status.spec.error ? paint(red, `  (${status.spec.error})`) : ''}`,
+    );
   }
   lines.push('');
   const header = ['KEY', 'SERVER', 'UPSTREAM', 'SOURCE', 'HEALTH', 'TIER', 'LATENCY', 'SCORE', 'CONNS', 'LAST ERROR'];
@@ -70,6 +67,8 @@ export async function renderStatus(
     lines.push(row.map((cell, i) => pad(cell, widths[i] ?? 0)).join(' '));
   }
   lines.push('');
-  lines.push(`Demo client via KubePrism: ${traffic.ok} requests ok, ${traffic.failed} failed; newest connection answered by ${paint(bold, traffic.lastAnswer || '-')}`);
+  lines.push(
+    `Demo client via KubePrism: ${traffic.ok} requests ok, ${traffic.failed} failed; newest connection answered by ${paint(bold, traffic.lastAnswer || '-')}`,
+  );
   return lines.join('\n');
 }

@@ -1,6 +1,12 @@
 import type { Draft } from 'immer';
 import { INVALID_CONFIG, InvalidConfigError, parseMembersFile, type MemberSpec } from '../config/index.js';
-import { DiscoveryStatusType, MEMBER_SOURCE_LABEL, MEMBERS_FILE_DISCOVERY_ID, MemberType, type DiscoveryStatusSpec } from '../resources/index.js';
+import {
+  DiscoveryStatusType,
+  MEMBER_SOURCE_LABEL,
+  MEMBERS_FILE_DISCOVERY_ID,
+  MemberType,
+  type DiscoveryStatusSpec,
+} from '../resources/index.js';
 import { hasCode, kindOf, ptr, type FieldIssue, type Logger, type Resource, type State } from '../runtime/index.js';
 
 /** Owner of the members file's DiscoveryStatus: the members source is its only writer. */
@@ -31,7 +37,7 @@ export class MembersSource {
   /** Creates or replaces one member; the spec is validated by the Members schema. */
   async put(id: string, spec: MemberSpec, source: string): Promise<Resource<MemberSpec>> {
     return this.state.modify(ptr(MemberType, id), (draft) => {
-      draft.spec = spec as typeof draft.spec;
+      draft.spec = spec;
       draft.labels[MEMBER_SOURCE_LABEL] = source;
     });
   }
@@ -66,7 +72,8 @@ export class MembersSource {
         skipped.push(entry.id);
       }
     }
-    if (skipped.length > 0) this.logger.error({ file, skipped }, 'members file entries skipped: their ids are held by a discovery controller');
+    if (skipped.length > 0)
+      this.logger.error({ file, skipped }, 'members file entries skipped: their ids are held by a discovery controller');
     const wanted = new Set(entries.map((e) => e.id));
     const stale = await this.state.list(kindOf(MemberType), { labels: [{ key: MEMBER_SOURCE_LABEL, op: 'equal', value: source }] });
     let removed = 0;

@@ -16,5 +16,7 @@ export function registerControllerMetrics(registry: Registry, engine: Engine, pr
   perController('counter', 'reads_total', 'Resource reads by the controller.', (s) => s.reads);
   perController('counter', 'writes_total', 'Resource writes by the controller.', (s) => s.writes);
   perController('counter', 'crashes_total', 'Times the controller failed and was restarted.', (s) => s.crashes);
-  perController('gauge', 'backing_off', 'Whether the controller is waiting out a restart backoff (1) or running (0).', (s) => (s.backingOff ? 1 : 0));
+  perController('gauge', 'backing_off', 'Whether the controller is waiting out a restart backoff (1) or running (0).', (s) =>
+    s.backingOff ? 1 : 0,
+  );
 }

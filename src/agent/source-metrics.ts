@@ -26,7 +26,8 @@ export function registerSourceMetrics(registry: Registry, state: State, prefix =
   // A handful of in-memory resources: each collector reads what it needs.
   const discoveryStatuses = async (): Promise<Array<{ source: string; spec: DiscoveryStatusSpec }>> =>
     (await state.list(kindOf(DiscoveryStatusType))).map((r) => ({ source: r.metadata.id, spec: r.spec }));
-  const configStatus = async (): Promise<MachineConfigStatusSpec | undefined> => (await state.find(ptr(MachineConfigStatusType, MACHINE_CONFIG_ID)))?.spec;
+  const configStatus = async (): Promise<MachineConfigStatusSpec | undefined> =>
+    (await state.find(ptr(MachineConfigStatusType, MACHINE_CONFIG_ID)))?.spec;
   const perSource = (kind: 'gauge' | 'counter', name: string, help: string, value: (s: DiscoveryStatusSpec) => number | undefined): void =>
     registerScrapedMetric(registry, {
       kind,
@@ -43,7 +44,9 @@ export function registerSourceMetrics(registry: Registry, state: State, prefix =
   perSource('gauge', 'members', 'Members the source knows now.', (s) => s.members);
   perSource('gauge', 'leaving_members', 'Members kept while absent from the source, until the removal delay has passed.', (s) => s.leaving);
   perSource('counter', 'relists_total', 'Full re-lists (Kubernetes) or re-reads of changed content (members file).', (s) => s.relists);
-  perSource('gauge', 'last_sync_timestamp_seconds', 'When the source last synced (list, watch event, bookmark or applied file).', (s) => epochSeconds(s.lastSyncTime));
+  perSource('gauge', 'last_sync_timestamp_seconds', 'When the source last synced (list, watch event, bookmark or applied file).', (s) =>
+    epochSeconds(s.lastSyncTime),
+  );
   perSource('gauge', 'last_error_timestamp_seconds', 'When the source last failed.', (s) => epochSeconds(s.lastError?.time));
   registerScrapedMetric(registry, {
     kind: 'gauge',
@@ -68,9 +71,17 @@ export function registerSourceMetrics(registry: Registry, state: State, prefix =
       },
     });
   configGauge('applied_version', 'Version of the MachineConfig resource in force (0: none yet).', (s) => s.appliedVersion);
-  configGauge('using_last_good', 'Whether the agent runs on the persisted last good config because its source could not be used (1) or not (0).', (s) => (s.usingLastGood ? 1 : 0));
-  configGauge('persist_failing', 'Whether saving the last good config to the state directory fails (1) or not (0).', (s) => (s.persistError !== undefined ? 1 : 0));
+  configGauge(
+    'using_last_good',
+    'Whether the agent runs on the persisted last good config because its source could not be used (1) or not (0).',
+    (s) => (s.usingLastGood ? 1 : 0),
+  );
+  configGauge('persist_failing', 'Whether saving the last good config to the state directory fails (1) or not (0).', (s) =>
+    s.persistError !== undefined ? 1 : 0,
+  );
   // A gauge without labels always has a sample: 0 stands for "never".
   configGauge('last_applied_timestamp_seconds', 'When a config was last applied (0: never).', (s) => epochSeconds(s.appliedAt));
-  configGauge('last_rejection_timestamp_seconds', 'When a config was last rejected or could not be read (0: never).', (s) => epochSeconds(s.lastError?.at));
+  configGauge('last_rejection_timestamp_seconds', 'When a config was last rejected or could not be read (0: never).', (s) =>
+    epochSeconds(s.lastError?.at),
+  );
 }

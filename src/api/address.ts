@@ -3,8 +3,7 @@ import { formatAddress, isLoopbackIp } from '../util/address.js';
 
 /** Where the debug API listens (or where a client finds it): a TCP host and port, or a unix socket path. */
 export type ApiAddress =
-  | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
-  | { readonly kind: 'unix'; readonly path: string };
+  { readonly kind: 'tcp'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
 
 /** The debug API's default address (DESIGN: one port above KubePrism's 7445). */
 export const DEFAULT_API_ADDRESS = '127.0.0.1:7446';

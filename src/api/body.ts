@@ -52,7 +52,11 @@ export function parseDocument(text: string, contentType: string | undefined): un
   }
   const read = readYamlDocuments(text);
   if (read.issues.length > 0) {
-    const { issues, message } = toInvalidConfigError(read.issues, { documentCount: read.documents.length, label: () => 'body', locate: read.locate });
+    const { issues, message } = toInvalidConfigError(read.issues, {
+      documentCount: read.documents.length,
+      label: () => 'body',
+      locate: read.locate,
+    });
     throw badRequest(message.split('\n')[0] ?? message, issues); // every problem is in `issues`
   }
   if (read.documents.length !== 1) throw badRequest(`expected one YAML or JSON document, got ${read.documents.length}`);

@@ -12,7 +12,10 @@ import { readBounded } from '../util/read-bounded.js';
 /** The agent could not be reached at all (nothing listening, no socket file, no permission). */
 export class UnreachableError extends KubeprismError {
   constructor(address: string, reason: string) {
-    super('KP_ERR_UNREACHABLE', `cannot reach the kubeprism agent at ${address}: ${reason} (is "kubeprism run" running there? set --api or KUBEPRISM_API)`);
+    super(
+      'KP_ERR_UNREACHABLE',
+      `cannot reach the kubeprism agent at ${address}: ${reason} (is "kubeprism run" running there? set --api or KUBEPRISM_API)`,
+    );
   }
 }
 
@@ -47,7 +50,18 @@ export interface ResourceOptions {
 
 const MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
 const MAX_LINE_BYTES = 16 * 1024 * 1024;
-const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'EPERM', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTSOCK', 'EADDRNOTAVAIL', 'ECONNRESET']);
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOENT',
+  'EACCES',
+  'EPERM',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTSOCK',
+  'EADDRNOTAVAIL',
+  'ECONNRESET',
+]);
 
 interface RawResponse {
   readonly status: number;
@@ -99,7 +113,8 @@ export class ApiClient {
   async applyConfig(yaml: string): Promise<ApplyConfigAnswer> {
     const raw = await this.#request('PUT', '/v1/config', yaml, 'application/yaml');
     const body = parseJson(raw);
-    if (raw.status === 400 && isPlainObject(body) && Array.isArray(body.errors)) return { applied: false, errors: body.errors as FieldIssue[] };
+    if (raw.status === 400 && isPlainObject(body) && Array.isArray(body.errors))
+      return { applied: false, errors: body.errors as FieldIssue[] };
     return expectOk(raw, body) as ApplyConfigAnswer;
   }
 
@@ -130,7 +145,10 @@ export class ApiClient {
       expectOk(raw, parseJson(raw));
       return;
     }
-    const lines = new LineSplitter(MAX_LINE_BYTES, (max) => new ApiResponseError(0, 'KP_ERR_BAD_RESPONSE', `watch line longer than ${max} bytes`));
+    const lines = new LineSplitter(
+      MAX_LINE_BYTES,
+      (max) => new ApiResponseError(0, 'KP_ERR_BAD_RESPONSE', `watch line longer than ${max} bytes`),
+    );
     try {
       for await (const chunk of res as AsyncIterable<Buffer>) {
         for (const line of lines.push(chunk)) {
@@ -164,7 +182,14 @@ export class ApiClient {
     return { status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), text: await readAll(res) };
   }
 
-  #open(method: string, path: string, body: string | undefined, contentType: string | undefined, signal: AbortSignal | undefined, timed: boolean): Promise<IncomingMessage> {
+  #open(
+    method: string,
+    path: string,
+    body: string | undefined,
+    contentType: string | undefined,
+    signal: AbortSignal | undefined,
+    timed: boolean,
+  ): Promise<IncomingMessage> {
     const where = formatApiAddress(this.address);
     const target = this.address.kind === 'unix' ? { socketPath: this.address.path } : { host: this.address.host, port: this.address.port };
     return new Promise((resolve, reject) => {
@@ -177,11 +202,14 @@ export class ApiClient {
         resolve(res);
       });
       if (timed) {
-        req.setTimeout(this.#timeoutMs, () => req.destroy(Object.assign(new Error(`no answer within ${this.#timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+        req.setTimeout(this.#timeoutMs, () =>
+          req.destroy(Object.assign(new Error(`no answer within ${this.#timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+        );
       }
       req.once('error', (err: NodeJS.ErrnoException) => {
         if (signal?.aborted) return reject(err);
-        if (err.code !== undefined && UNREACHABLE_CODES.has(err.code)) reject(new UnreachableError(where, err.code === 'ETIMEDOUT' ? err.message : err.code));
+        if (err.code !== undefined && UNREACHABLE_CODES.has(err.code))
+          reject(new UnreachableError(where, err.code === 'ETIMEDOUT' ? err.message : err.code));
         else reject(new UnreachableError(where, err.message));
       });
       req.end(body);
@@ -200,7 +228,6 @@ async function readAll(res: IncomingMessage): Promise<string> {
   const tooLarge = (): Error => new ApiResponseError(res.statusCode ?? 0, 'KP_ERR_BAD_RESPONSE', 'response too large');
   return (await readBounded(res, MAX_RESPONSE_BYTES, tooLarge)).toString('utf8');
 }
-
 
 function parseJson(raw: RawResponse): unknown {
   if (!raw.contentType.includes('json')) return undefined;
@@ -221,5 +248,9 @@ function errorFromBody(status: number, body: Record<string, unknown>): ApiRespon
 function expectOk(raw: RawResponse, body: unknown): unknown {
   if (raw.status >= 200 && raw.status < 300 && body !== undefined) return body;
   if (isPlainObject(body) && isPlainObject(body.error)) throw errorFromBody(raw.status, body);
-  throw new ApiResponseError(raw.status, 'KP_ERR_BAD_RESPONSE', `unexpected answer from the agent: HTTP ${raw.status} ${raw.text.slice(0, 200)}`);
+  throw new ApiResponseError(
+    raw.status,
+    'KP_ERR_BAD_RESPONSE',
+    `unexpected answer from the agent: HTTP ${raw.status} ${raw.text.slice(0, 200)}`,
+  );
 }

@@ -1,14 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ID_PATTERN, MAX_ID_LENGTH } from '../config/index.js';
 import { MEMBER_SOURCE_LABEL } from '../resources/index.js';
-import {
-  redacted,
-  type ControllerGraph,
-  type Resource,
-  type ResourceDefinition,
-  type ResourceKind,
-  type State,
-} from '../runtime/index.js';
+import { redacted, type ControllerGraph, type Resource, type ResourceDefinition, type ResourceKind, type State } from '../runtime/index.js';
 import { parseDocument, readBody } from './body.js';
 import { API_CODES, badRequest, HttpError } from './http-errors.js';
 import { isPlainObject } from '../util/plain-object.js';
@@ -41,7 +34,11 @@ export function resolveTarget(state: State, typeName: string, namespace: string 
   const definition = state.registry.resolve(typeName);
   const ns = namespace ?? definition.defaultNamespace;
   if (!state.registry.hasNamespace(ns)) {
-    throw new HttpError(404, API_CODES.notFound, `namespace "${ns}" does not exist; known namespaces: ${state.registry.namespaces().join(', ')}`);
+    throw new HttpError(
+      404,
+      API_CODES.notFound,
+      `namespace "${ns}" does not exist; known namespaces: ${state.registry.namespaces().join(', ')}`,
+    );
   }
   return { definition, kind: { namespace: ns, type: definition.type } };
 }
@@ -71,7 +68,10 @@ export async function listEverything(state: State): Promise<Resource[]> {
 
 /** Who writes a type, for the 403 message: the controllers declaring it as output, else the stored owner. */
 function ownerOf(ctx: ResourceContext, def: ResourceDefinition, existing: Resource | undefined): string {
-  const writers = ctx.graph().controllers.filter((c) => c.outputs.some((o) => o.type === def.type)).map((c) => c.name);
+  const writers = ctx
+    .graph()
+    .controllers.filter((c) => c.outputs.some((o) => o.type === def.type))
+    .map((c) => c.name);
   if (writers.length > 0) return writers.join(', ');
   if (existing && existing.metadata.owner !== '') return existing.metadata.owner;
   if (def.defaultNamespace === 'meta') return 'the runtime';
@@ -115,10 +115,10 @@ function writableTarget(ctx: ResourceContext, target: Target): ExternalType | un
   return external;
 }
 
-
 /** Reads `{"spec": {...}, "metadata"?: {...}}`; metadata may only repeat what the URL says. */
 function specFromBody(body: unknown, target: Target, id: string): unknown {
-  if (!isPlainObject(body)) throw badRequest('body must be an object: {"spec": {...}}', [{ path: '', message: 'must be an object with a spec' }]);
+  if (!isPlainObject(body))
+    throw badRequest('body must be an object: {"spec": {...}}', [{ path: '', message: 'must be an object with a spec' }]);
   const extra = Object.keys(body).filter((k) => k !== 'spec' && k !== 'metadata');
   if (extra.length > 0) {
     throw badRequest(`unexpected field(s) ${extra.map((k) => JSON.stringify(k)).join(', ')}; the body holds spec and optional metadata`);
@@ -132,14 +132,20 @@ function specFromBody(body: unknown, target: Target, id: string): unknown {
         { path: `metadata.${field}`, message: `must be ${JSON.stringify(want)} or absent` },
       ]);
     if (metadata.id !== undefined && metadata.id !== id) throw mismatch('id', id);
-    if (metadata.namespace !== undefined && metadata.namespace !== target.kind.namespace) throw mismatch('namespace', target.kind.namespace);
+    if (metadata.namespace !== undefined && metadata.namespace !== target.kind.namespace)
+      throw mismatch('namespace', target.kind.namespace);
     if (metadata.type !== undefined && metadata.type !== target.definition.type) throw mismatch('type', target.definition.type);
   }
   return body.spec;
 }
 
 /** PUT /v1/resources/{type}/{id}: creates (201) or replaces (200) an externally fed resource. */
-export async function putResource(ctx: ResourceContext, req: IncomingMessage, target: Target, id: string): Promise<{ status: number; body: Resource }> {
+export async function putResource(
+  ctx: ResourceContext,
+  req: IncomingMessage,
+  target: Target,
+  id: string,
+): Promise<{ status: number; body: Resource }> {
   const external = writableTarget(ctx, target);
   if (!external) return refuseOwned(ctx, target, id);
   if (!ID_PATTERN.test(id)) {
@@ -169,6 +175,10 @@ export async function deleteResource(ctx: ResourceContext, target: Target, id: s
 /** Sends a JSON body (compact, newline-terminated for terminals). */
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = `${JSON.stringify(body)}\n`;
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
   res.end(text);
 }

@@ -139,7 +139,10 @@ export class ApiServer {
     // Node's closeIdleConnections() misses connections that never sent a request; drop every idle one.
     for (const [socket, inFlight] of this.#connections) if (inFlight === 0) socket.destroy();
     const grace = setTimeout(() => {
-      this.#logger.warn({ graceMs: CLOSE_GRACE_MS, inFlight: [...this.#connections.values()].reduce((a, b) => a + b, 0) }, 'requests still running after the grace period; closing their connections');
+      this.#logger.warn(
+        { graceMs: CLOSE_GRACE_MS, inFlight: [...this.#connections.values()].reduce((a, b) => a + b, 0) },
+        'requests still running after the grace period; closing their connections',
+      );
       this.#server.closeAllConnections();
     }, CLOSE_GRACE_MS);
     await closed;
@@ -214,10 +217,21 @@ export class ApiServer {
     if (parts[0] === 'v1' && parts[1] === 'resources' && parts.length <= 4 && parts.every((p) => p !== '')) {
       return this.#resources(req, res, method, url, parts.slice(2), allow);
     }
-    throw new HttpError(404, API_CODES.notFound, `no route ${method} ${url.pathname}; see GET /v1/definitions, /v1/resources, /v1/graph, /metrics, /healthz`);
+    throw new HttpError(
+      404,
+      API_CODES.notFound,
+      `no route ${method} ${url.pathname}; see GET /v1/definitions, /v1/resources, /v1/graph, /metrics, /healthz`,
+    );
   }
 
-  async #resources(req: IncomingMessage, res: ServerResponse, method: string, url: URL, rest: string[], allow: (...m: string[]) => void): Promise<void> {
+  async #resources(
+    req: IncomingMessage,
+    res: ServerResponse,
+    method: string,
+    url: URL,
+    rest: string[],
+    allow: (...m: string[]) => void,
+  ): Promise<void> {
     const state = this.#ctx.state;
     const [typeName, id] = rest;
     const watch = ['1', 'true'].includes(url.searchParams.get('watch') ?? '');
@@ -251,7 +265,12 @@ export class ApiServer {
       res.once('close', () => this.#watches.delete(end));
       return;
     }
-    if (id === undefined) return sendJson(res, 200, (await state.list(target.kind)).map((r) => present(state, r)));
+    if (id === undefined)
+      return sendJson(
+        res,
+        200,
+        (await state.list(target.kind)).map((r) => present(state, r)),
+      );
     return sendJson(res, 200, present(state, await state.get({ ...target.kind, id })));
   }
 
@@ -270,7 +289,8 @@ export class ApiServer {
     const text = await readBody(req, this.#ctx.maxBodyBytes);
     const result = await this.#backend.applyConfig(text, 'api');
     if (result.applied) return sendJson(res, 200, { applied: true, changed: result.changed, version: result.version });
-    const errors = result.issues.length > 0 ? result.issues.map((i) => ({ path: i.path, message: i.message })) : [{ path: '', message: result.message }];
+    const errors =
+      result.issues.length > 0 ? result.issues.map((i) => ({ path: i.path, message: i.message })) : [{ path: '', message: result.message }];
     sendJson(res, 400, { errors });
   }
 

@@ -5,8 +5,7 @@ import { API_CODES } from './http-errors.js';
 
 /** One line of a watch stream (`{"event", "resource"}`; `bootstrapped` carries no resource). */
 export type WatchLine =
-  | { readonly event: 'created' | 'updated' | 'destroyed'; readonly resource: Resource }
-  | { readonly event: 'bootstrapped' };
+  { readonly event: 'created' | 'updated' | 'destroyed'; readonly resource: Resource } | { readonly event: 'bootstrapped' };
 
 /** What a watch stream needs: where to read, what to show, and its bounds. */
 export interface WatchStreamOptions {
@@ -62,7 +61,10 @@ export function streamWatch(res: ServerResponse, options: WatchStreamOptions): (
     if (ended) return;
     res.write(`${JSON.stringify(line)}\n`);
     if (res.writableLength > options.maxBufferedBytes) {
-      logger.warn({ kind: `${kind.namespace}/${kind.type}`, buffered: res.writableLength }, 'watch client is not reading; ending its stream');
+      logger.warn(
+        { kind: `${kind.namespace}/${kind.type}`, buffered: res.writableLength },
+        'watch client is not reading; ending its stream',
+      );
       end(API_CODES.slowConsumer, `the client read too slowly (over ${options.maxBufferedBytes} bytes unsent); watch again`);
     }
   };

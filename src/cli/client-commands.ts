@@ -57,7 +57,10 @@ async function watchCommand(io: CliIo, client: ApiClient, type: string, id: stri
   // The definition is fetched first (an unknown type is then reported by the agent when the watch opens).
   // The current items are printed as one aligned block once the bootstrap is complete; later rows keep
   // (or widen) those column widths.
-  const def = findDefinition((await client.definitions()).map((d) => d.spec), type);
+  const def = findDefinition(
+    (await client.definitions()).map((d) => d.spec),
+    type,
+  );
   const table = new TableWriter();
   let pending: string[][] | undefined = [tableHeader(def, true)];
   for await (const line of stream) {
@@ -107,7 +110,11 @@ export async function applyConfigCommand(io: CliIo, file: string, options: { api
     for (const issue of answer.errors) io.stderr.write(`  ${formatIssue(issue)}\n`);
     throw new CliExit(1);
   }
-  io.stdout.write(answer.changed ? `applied ${file}: machine config version ${answer.version}\n` : `${file} is already in force (version ${answer.version}); nothing changed\n`);
+  io.stdout.write(
+    answer.changed
+      ? `applied ${file}: machine config version ${answer.version}\n`
+      : `${file} is already in force (version ${answer.version}); nothing changed\n`,
+  );
 }
 
 /** `kubeprism validate FILE`: checks a machine config offline; prints every error and exits 1 when invalid. */

@@ -15,7 +15,8 @@ const COLUMN_GAP = 3;
 /** One table cell: strings as they are, lists and objects as JSON (like kubectl's jsonpath), missing as empty. */
 export function cell(value: unknown): string {
   if (value === undefined || value === null) return '';
-  const text = typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
+  // Objects as JSON; what is left (numbers, booleans, bigints, symbols, functions) has a useful String().
+  const text = typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : `${value as number}`;
   // A newline inside a cell would break every row after it.
   return text.replace(/\s*\n\s*/g, ' ');
 }
@@ -43,7 +44,12 @@ export class TableWriter {
   render(rows: readonly string[][]): string {
     for (const row of rows) row.forEach((value, i) => (this.#widths[i] = Math.max(this.#widths[i] ?? 0, value.length)));
     return rows
-      .map((row) => row.map((value, i) => (i === row.length - 1 ? value : value.padEnd((this.#widths[i] ?? 0) + COLUMN_GAP))).join('').trimEnd())
+      .map((row) =>
+        row
+          .map((value, i) => (i === row.length - 1 ? value : value.padEnd((this.#widths[i] ?? 0) + COLUMN_GAP)))
+          .join('')
+          .trimEnd(),
+      )
       .map((line) => `${line}\n`)
       .join('');
   }

@@ -27,7 +27,7 @@ function version(): string {
 }
 
 function apiOption(env: CliIo['env']): Option {
-  return new Option('--api <addr>', 'address of the agent\'s debug API: host:port (loopback) or unix:/path')
+  return new Option('--api <addr>', "address of the agent's debug API: host:port (loopback) or unix:/path")
     .env('KUBEPRISM_API')
     .default(env.KUBEPRISM_API ?? DEFAULT_API_ADDRESS);
 }
@@ -75,13 +75,15 @@ Environment:
     .description('show resources of a type (type, plural, singular or alias; any case), like talosctl get')
     .argument('<type>', 'resource type, e.g. kps, members, KubePrismStatuses')
     .argument('[id]', 'one resource id')
-    .option('-n, --namespace <ns>', 'namespace (default: the type\'s own)')
+    .option('-n, --namespace <ns>', "namespace (default: the type's own)")
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'yaml', 'json']).default('table'))
     .option('-w, --watch', 'keep printing changes (+ created, - destroyed) until interrupted', false)
     .addOption(apiOption(io.env))
-    .action(async (type: string, id: string | undefined, opts: { namespace?: string; output: OutputFormat; watch: boolean; api: string }) => {
-      await getCommand(io, type, id, opts);
-    });
+    .action(
+      async (type: string, id: string | undefined, opts: { namespace?: string; output: OutputFormat; watch: boolean; api: string }) => {
+        await getCommand(io, type, id, opts);
+      },
+    );
 
   program
     .command('dump')

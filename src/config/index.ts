@@ -1,12 +1,7 @@
 // Public surface of the config package: machine configs, members files, durations and their errors.
 export { InvalidConfigError, INVALID_CONFIG, formatIssue } from './errors.js';
 export { parseDuration, tryParseDuration, formatDuration, type DurationResult } from './duration.js';
-export {
-  parseMachineConfig,
-  parseMachineConfigDocuments,
-  machineConfigView,
-  type MachineConfig,
-} from './machine-config.js';
+export { parseMachineConfig, parseMachineConfigDocuments, machineConfigView, type MachineConfig } from './machine-config.js';
 export { CONFIG_VERSION, READ_KINDS } from './documents.js';
 export {
   parseMembersFile,

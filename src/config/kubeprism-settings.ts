@@ -27,23 +27,20 @@ export interface KubePrismSource {
  * Resolves the KubePrism settings from at most one source (the caller reports a second one as an error),
  * applying defaults and the cross-field checks. Returns undefined when any issue was found.
  */
-export function resolveKubePrism(
-  source: KubePrismSource | undefined,
-  issues: RawIssue[],
-): KubePrismSettings | undefined {
+export function resolveKubePrism(source: KubePrismSource | undefined, issues: RawIssue[]): KubePrismSettings | undefined {
   const defaults = KUBEPRISM_DEFAULTS;
   if (source === undefined) return { ...defaults, healthCheck: { ...defaults.healthCheck } };
 
   const before = issues.length;
   const where = { document: source.document, base: source.base };
   // Both forms share the agent options; only `enabled` (v1alpha1) and `tlsServerName` (document) differ.
-  const input: { enabled?: boolean; tlsServerName?: string } & KubePrismOptions | undefined = source.isDocument
+  const input: ({ enabled?: boolean; tlsServerName?: string } & KubePrismOptions) | undefined = source.isDocument
     ? readWith(kubePrismConfigDocumentSchema, source.value, issues, where)
     : readWith(v1alpha1KubePrismSchema, source.value, issues, where);
   if (input === undefined) return undefined;
 
   // A KubePrismConfig document enables KubePrism by being there.
-  const enabled = source.isDocument ? true : input.enabled ?? defaults.enabled;
+  const enabled = source.isDocument ? true : (input.enabled ?? defaults.enabled);
   const hc = input.healthCheck ?? {};
   const settings: KubePrismSettings = {
     enabled,

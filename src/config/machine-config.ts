@@ -111,8 +111,7 @@ function evaluate(documents: readonly unknown[]): { view?: MachineConfigView; is
   }
   const clusterEndpoint: ClusterEndpoint | undefined = kccData?.endpoint ?? v1Data?.cluster?.controlPlane?.endpoint;
   const clusterName = kccData?.clusterName ?? v1Data?.cluster?.clusterName;
-  const localAPIServerPort =
-    kapiData?.apiPort ?? v1Data?.cluster?.controlPlane?.localAPIServerPort ?? DEFAULT_LOCAL_API_SERVER_PORT;
+  const localAPIServerPort = kapiData?.apiPort ?? v1Data?.cluster?.controlPlane?.localAPIServerPort ?? DEFAULT_LOCAL_API_SERVER_PORT;
 
   const kubePrismSource: KubePrismSource | undefined = written(kubePrismAt)
     ? {

@@ -13,14 +13,9 @@ export const MAX_ID_LENGTH = 253;
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/u;
 
 /** A resource id (here: a member's node name). */
-export const memberIdSchema = z.custom<string>(
-  (v) => typeof v === 'string' && v.length <= MAX_ID_LENGTH && ID_PATTERN.test(v),
-  {
-    error: mustBe(
-      `a valid id (letters, digits, ".", "_", ":", "-", starting with a letter or digit, at most ${MAX_ID_LENGTH} characters)`,
-    ),
-  },
-);
+export const memberIdSchema = z.custom<string>((v) => typeof v === 'string' && v.length <= MAX_ID_LENGTH && ID_PATTERN.test(v), {
+  error: mustBe(`a valid id (letters, digits, ".", "_", ":", "-", starting with a letter or digit, at most ${MAX_ID_LENGTH} characters)`),
+});
 
 /** An IPv4 or IPv6 address, as `node:net` `isIP` understands them. */
 export const ipAddressSchema = z.custom<string>((v) => typeof v === 'string' && isIP(v) !== 0, {
@@ -45,9 +40,7 @@ const memberSpecShape = {
   nodeId: nameSchema,
   hostname: nameSchema,
   machineType: machineTypeSchema,
-  addresses: z
-    .array(ipAddressSchema, { error: mustBe('a list of IP addresses') })
-    .min(1, { error: 'must list at least one address' }),
+  addresses: z.array(ipAddressSchema, { error: mustBe('a list of IP addresses') }).min(1, { error: 'must list at least one address' }),
   controlPlane: mapping({ apiServerPort: portSchema.default(DEFAULT_LOCAL_API_SERVER_PORT) }).optional(),
 };
 

@@ -9,7 +9,7 @@ export interface YamlDocuments {
   /** Problems that make the text unusable (syntax, unsupported values); empty when the text is fine. */
   issues: RawIssue[];
   /** Where `path` (dotted, from the root of document `index`) was written, when it can be found. */
-  locate(index: number, path: string): SourcePosition | undefined;
+  locate: (index: number, path: string) => SourcePosition | undefined;
 }
 
 /** Deeper than any real config nests; the bound keeps hostile input from exhausting the stack. */
@@ -111,11 +111,7 @@ export function readYamlDocuments(text: string): YamlDocuments {
 }
 
 /** Finds the node at a dotted path (or its nearest existing ancestor) and returns where it starts. */
-function locateIn(
-  doc: Document.Parsed,
-  path: string,
-  at: (offset: number) => SourcePosition,
-): SourcePosition | undefined {
+function locateIn(doc: Document.Parsed, path: string, at: (offset: number) => SourcePosition): SourcePosition | undefined {
   const segments = path === '' ? [] : path.split('.');
   for (let n = segments.length; n >= 0; n--) {
     const keys = segments.slice(0, n).map((s) => (/^\d+$/u.test(s) ? Number(s) : s));

@@ -1,11 +1,6 @@
 import path from 'node:path';
 import { stringify } from 'yaml';
-import {
-  KUBELET_ID,
-  KubeletConfigType,
-  StaticPodConfigType,
-  type ComponentConfig,
-} from '../resources/index.js';
+import { KUBELET_ID, KubeletConfigType, StaticPodConfigType, type ComponentConfig } from '../resources/index.js';
 import { inputOf, kindOf, reconcileController, type Controller, type Resource } from '../runtime/index.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { chooseServer, clusterEndpointURL, serverChoiceInputs } from './api-server-url.js';

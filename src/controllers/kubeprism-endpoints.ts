@@ -13,9 +13,7 @@ function normalizeHost(host: string): string {
  * node, then every control-plane member's addresses (members by id). First occurrence of a host:port wins.
  */
 export function computeEndpoints(view: MachineConfigView, members: ReadonlyArray<Resource<MemberSpec>>): KubePrismEndpoint[] {
-  const candidates: KubePrismEndpoint[] = [
-    { host: view.clusterEndpoint.host, port: view.clusterEndpoint.port, source: 'clusterEndpoint' },
-  ];
+  const candidates: KubePrismEndpoint[] = [{ host: view.clusterEndpoint.host, port: view.clusterEndpoint.port, source: 'clusterEndpoint' }];
   if (view.machineType === 'controlplane') {
     candidates.push({ host: 'localhost', port: view.localAPIServerPort, source: 'localAPIServer' });
   }

@@ -78,7 +78,11 @@ export function kubePrismController(options: KubePrismControllerOptions = {}): C
             continue;
           }
           if (!balancer) {
-            balancer = new LoadBalancer({ ...options.balancer, logger: ctx.logger, ...(options.metrics ? { metrics: options.metrics } : {}) });
+            balancer = new LoadBalancer({
+              ...options.balancer,
+              logger: ctx.logger,
+              ...(options.metrics ? { metrics: options.metrics } : {}),
+            });
             unsubscribe = balancer.onChange(() => ctx.trigger());
           }
           balancer.configure(balancerOptions(config.spec, drainTimeoutMs));

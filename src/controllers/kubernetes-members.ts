@@ -52,16 +52,28 @@ interface Session {
 }
 
 /** Why an enabled source cannot run yet, or the session it should run. */
-async function plan(ctx: ControllerContext, view: MachineConfigView, settings: KubernetesDiscoverySettings): Promise<{ waitingFor: string } | SessionKey> {
+async function plan(
+  ctx: ControllerContext,
+  view: MachineConfigView,
+  settings: KubernetesDiscoverySettings,
+): Promise<{ waitingFor: string } | SessionKey> {
   if (settings.kubeconfig === undefined) {
-    return { waitingFor: 'credentials: set kubernetesDiscovery.kubeconfig next to the KubePrism port (machine.features.kubePrism or the KubePrismConfig document)' };
+    return {
+      waitingFor:
+        'credentials: set kubernetesDiscovery.kubeconfig next to the KubePrism port (machine.features.kubePrism or the KubePrismConfig document)',
+    };
   }
   const kubePrism = await readKubePrism(ctx);
   if (!kubePrism) return { waitingFor: 'KubePrism: it is disabled, and discovery reaches the API server through its listener' };
   const { config, listening } = kubePrism;
   if (!listening) return { waitingFor: `KubePrism: its listener on ${listenerAddress(config)} is not up yet` };
   // Every API server's certificate carries the cluster endpoint's name: clients reach them all through it.
-  return { kubeconfig: settings.kubeconfig, host: config.host, port: config.port, fallbackServerName: config.tlsServerName ?? view.clusterEndpoint.host };
+  return {
+    kubeconfig: settings.kubeconfig,
+    host: config.host,
+    port: config.port,
+    fallbackServerName: config.tlsServerName ?? view.clusterEndpoint.host,
+  };
 }
 
 /**
@@ -144,7 +156,12 @@ export function kubernetesMembersController(options: KubernetesMembersOptions = 
   };
 }
 
-function startSession(ctx: ControllerContext, key: SessionKey, limits: ClientLimits & { maxMembers: number }, options: KubernetesMembersOptions): Session {
+function startSession(
+  ctx: ControllerContext,
+  key: SessionKey,
+  limits: ClientLimits & { maxMembers: number },
+  options: KubernetesMembersOptions,
+): Session {
   const server = httpsURL(key.host, key.port);
   const watcher = new EndpointSliceWatcher({
     target: async () => {
@@ -182,7 +199,7 @@ async function writeMembers(ctx: ControllerContext, members: ReadonlyMap<string,
   for (const [id, spec] of members) {
     try {
       await ctx.modify(ptr(MemberType, id), (draft) => {
-        draft.spec = spec as typeof draft.spec;
+        draft.spec = spec;
         draft.labels[MEMBER_SOURCE_LABEL] = KUBERNETES_SOURCE;
       });
     } catch (err) {

@@ -100,7 +100,9 @@ function open(target: ApiTarget, path: string, timeoutMs: number, signal: AbortS
       checkServerIdentity: (_host, cert) => checkServerIdentity(serverName, cert),
     });
     const timer = setTimeout(() => {
-      req.destroy(new DiscoveryError(DISCOVERY_CODES.timeout, `no answer from https://${target.host}:${target.port} within ${timeoutMs} ms`));
+      req.destroy(
+        new DiscoveryError(DISCOVERY_CODES.timeout, `no answer from https://${target.host}:${target.port} within ${timeoutMs} ms`),
+      );
     }, timeoutMs);
     req.once('response', (res) => {
       clearTimeout(timer);
@@ -116,9 +118,11 @@ function open(target: ApiTarget, path: string, timeoutMs: number, signal: AbortS
 
 /** Reads at most `max` bytes of a body; more is a `limit` error, a broken stream is classified. */
 function readBody(res: IncomingMessage, max: number): Promise<Buffer> {
-  return readBounded(res, max, (limit) => new DiscoveryError(DISCOVERY_CODES.limit, `response body larger than ${limit} bytes`)).catch((err: unknown) => {
-    throw classify(err);
-  });
+  return readBounded(res, max, (limit) => new DiscoveryError(DISCOVERY_CODES.limit, `response body larger than ${limit} bytes`)).catch(
+    (err: unknown) => {
+      throw classify(err);
+    },
+  );
 }
 
 /** A non-200 answer as a DiscoveryError: 410 → gone, 401/403 → unauthorized, the Status message kept. */
@@ -131,7 +135,8 @@ async function refusal(res: IncomingMessage, what: string): Promise<DiscoveryErr
   } catch {
     // Not a Status object: keep the text.
   }
-  const code = status === 410 ? DISCOVERY_CODES.gone : status === 401 || status === 403 ? DISCOVERY_CODES.unauthorized : DISCOVERY_CODES.http;
+  const code =
+    status === 410 ? DISCOVERY_CODES.gone : status === 401 || status === 403 ? DISCOVERY_CODES.unauthorized : DISCOVERY_CODES.http;
   return new DiscoveryError(code, `${what}: HTTP ${status}${detail ? `: ${detail}` : ''}`);
 }
 
@@ -152,7 +157,10 @@ export async function listEndpointSlices(target: ApiTarget, limits: ClientLimits
   if (res.statusCode !== 200) throw await refusal(res, what);
   // The rest of the time budget covers the body: a server trickling bytes is as bad as a silent one.
   const left = Math.max(1, limits.requestTimeoutMs - (Date.now() - started));
-  const timer = setTimeout(() => res.destroy(new DiscoveryError(DISCOVERY_CODES.timeout, `${what}: body not complete within ${limits.requestTimeoutMs} ms`)), left);
+  const timer = setTimeout(
+    () => res.destroy(new DiscoveryError(DISCOVERY_CODES.timeout, `${what}: body not complete within ${limits.requestTimeoutMs} ms`)),
+    left,
+  );
   let body: Buffer;
   try {
     body = await readBody(res, limits.maxBodyBytes);
@@ -168,7 +176,8 @@ export async function listEndpointSlices(target: ApiTarget, limits: ClientLimits
   const list = endpointSliceListSchema.safeParse(json);
   if (!list.success) throw badResponse(what, zodDetail(list.error));
   const raw = list.data.items ?? [];
-  if (raw.length > limits.maxSlices) throw new DiscoveryError(DISCOVERY_CODES.limit, `${what}: ${raw.length} slices, more than ${limits.maxSlices}`);
+  if (raw.length > limits.maxSlices)
+    throw new DiscoveryError(DISCOVERY_CODES.limit, `${what}: ${raw.length} slices, more than ${limits.maxSlices}`);
   const items = raw.map((item, i) => {
     const slice = endpointSliceSchema.safeParse(item);
     if (!slice.success) throw badResponse(what, `items.${i}.${zodDetail(slice.error)}`);
@@ -193,8 +202,11 @@ export function parseWatchLine(line: string): SliceEvent {
   if (type === 'ERROR') {
     const status = statusSchema.safeParse(object);
     const code = status.success ? status.data.code : undefined;
-    const message = status.success ? status.data.message ?? status.data.reason ?? 'no message' : 'unreadable Status';
-    throw new DiscoveryError(code === 410 ? DISCOVERY_CODES.gone : DISCOVERY_CODES.watchError, `${what}: ERROR event ${code ?? ''}: ${message}`);
+    const message = status.success ? (status.data.message ?? status.data.reason ?? 'no message') : 'unreadable Status';
+    throw new DiscoveryError(
+      code === 410 ? DISCOVERY_CODES.gone : DISCOVERY_CODES.watchError,
+      `${what}: ERROR event ${code ?? ''}: ${message}`,
+    );
   }
   if (type === 'BOOKMARK') return { type, ...(resourceVersion !== undefined ? { resourceVersion } : {}) };
   const slice = endpointSliceSchema.safeParse(object);
@@ -221,11 +233,18 @@ export async function watchEndpointSlices(
   const res = await open(target, watchPath(resourceVersion, timeoutSeconds), limits.requestTimeoutMs, signal);
   if (res.statusCode !== 200) throw await refusal(res, what);
   onOpen();
-  const lines = new LineSplitter(limits.maxLineBytes, (max) => new DiscoveryError(DISCOVERY_CODES.limit, `watch event longer than ${max} bytes`));
+  const lines = new LineSplitter(
+    limits.maxLineBytes,
+    (max) => new DiscoveryError(DISCOVERY_CODES.limit, `watch event longer than ${max} bytes`),
+  );
   await new Promise<void>((resolve, reject) => {
     // The server ends the watch after timeoutSeconds; one that does not is treated as a broken watch.
     const deadline = timeoutSeconds * 1000 + limits.requestTimeoutMs;
-    const timer = setTimeout(() => fail(new DiscoveryError(DISCOVERY_CODES.watchBroken, `${what}: still open ${deadline} ms after asking for ${timeoutSeconds} s`)), deadline);
+    const timer = setTimeout(
+      () =>
+        fail(new DiscoveryError(DISCOVERY_CODES.watchBroken, `${what}: still open ${deadline} ms after asking for ${timeoutSeconds} s`)),
+      deadline,
+    );
     let done = false;
     const fail = (err: unknown): void => {
       if (done) return;
@@ -257,7 +276,9 @@ export async function watchEndpointSlices(
       clearTimeout(timer);
       resolve();
     });
-    res.once('error', (err) => fail(err instanceof DiscoveryError ? err : new DiscoveryError(DISCOVERY_CODES.watchBroken, `${what}: stream broke: ${(err as Error).message}`)));
+    res.once('error', (err) =>
+      fail(err instanceof DiscoveryError ? err : new DiscoveryError(DISCOVERY_CODES.watchBroken, `${what}: stream broke: ${err.message}`)),
+    );
     res.once('close', () => {
       if (!res.complete) fail(new DiscoveryError(DISCOVERY_CODES.watchBroken, `${what}: connection closed mid-stream`));
     });

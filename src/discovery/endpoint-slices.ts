@@ -24,7 +24,10 @@ export const endpointSliceSchema = z.object({
   addressType: z.string(),
   // At most 1000 endpoints per slice is the API's own limit.
   endpoints: z.array(endpointSchema).max(1000).nullish(),
-  ports: z.array(z.object({ name: z.string().nullish(), port: z.number().nullish() })).max(100).nullish(),
+  ports: z
+    .array(z.object({ name: z.string().nullish(), port: z.number().nullish() }))
+    .max(100)
+    .nullish(),
 });
 
 /** An EndpointSlice as received. */

@@ -66,7 +66,13 @@ async function readBounded(file: string, what: string, origin: string): Promise<
 }
 
 /** The `kind` part of the entry called `name`, checked against its schema. */
-function pick<T extends z.ZodType>(list: readonly Entry[] | null | undefined, name: string, kind: string, schema: T, file: string): z.output<T> {
+function pick<T extends z.ZodType>(
+  list: readonly Entry[] | null | undefined,
+  name: string,
+  kind: string,
+  schema: T,
+  file: string,
+): z.output<T> {
   const found = (list ?? []).find((e) => e.name === name);
   if (!found) throw fail(file, `no ${kind} named ${JSON.stringify(name)}`);
   const parsed = schema.safeParse(found[kind] ?? {});

@@ -46,7 +46,6 @@ export interface SliceWatcherSnapshot {
   readonly relists: number;
 }
 
-
 function isKubernetesSlice(slice: EndpointSlice): boolean {
   return slice.metadata.labels?.[SERVICE_NAME_LABEL] === KUBERNETES_SERVICE;
 }
@@ -95,7 +94,8 @@ export class EndpointSliceWatcher {
     const { maxSlices, maxMembers } = this.#options.limits;
     if (slices.size > maxSlices) throw new DiscoveryError(DISCOVERY_CODES.limit, `${slices.size} EndpointSlices, more than ${maxSlices}`);
     const { members, skipped } = membersFromSlices(slices.values());
-    if (members.size > maxMembers) throw new DiscoveryError(DISCOVERY_CODES.limit, `${members.size} API server endpoints, more than ${maxMembers}`);
+    if (members.size > maxMembers)
+      throw new DiscoveryError(DISCOVERY_CODES.limit, `${members.size} API server endpoints, more than ${maxMembers}`);
     if (skipped.length > 0) this.#options.logger.debug({ skipped }, 'endpoints left out');
     return members;
   }
@@ -160,9 +160,14 @@ export class EndpointSliceWatcher {
         failures++;
         resume = undefined;
         const error =
-          err instanceof DiscoveryError ? err : new DiscoveryError(DISCOVERY_CODES.unreachable, (err as Error).message ?? String(err), { cause: err });
+          err instanceof DiscoveryError
+            ? err
+            : new DiscoveryError(DISCOVERY_CODES.unreachable, (err as Error).message ?? String(err), { cause: err });
         // A first 410 is routine (the resourceVersion was compacted away): re-list at once.
-        const delay = error.code === DISCOVERY_CODES.gone && failures === 1 ? 0 : backoffDelay(failures, { ...backoff, multiplier: 2 }, this.#options.random);
+        const delay =
+          error.code === DISCOVERY_CODES.gone && failures === 1
+            ? 0
+            : backoffDelay(failures, { ...backoff, multiplier: 2 }, this.#options.random);
         logger.warn({ code: error.code, err: error.message, retryInMs: delay }, 'EndpointSlice sync failed; re-listing after a backoff');
         this.#update({ phase: 'backoff', lastError: { code: error.code, message: error.message, time: new Date() } });
         try {

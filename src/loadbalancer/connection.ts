@@ -70,7 +70,10 @@ export function newConnection<U>(client: Socket, retry: boolean): Connection<U> 
  * queued pointing into the buffer, so reading stops until that write completes: that is the backpressure
  * (a slow client holds at most one chunk here), and the buffer is never overwritten while referenced.
  */
-export function upstreamReader<U>(conn: Connection<U>, pool: ReadBufferPool): { buffer: () => Buffer; callback: (bytes: number, buffer: Buffer) => boolean } {
+export function upstreamReader<U>(
+  conn: Connection<U>,
+  pool: ReadBufferPool,
+): { buffer: () => Buffer; callback: (bytes: number, buffer: Buffer) => boolean } {
   // The write callback, not 'drain': a chunk smaller than the high-water mark that stays queued
   // gets no 'drain'. One function per connection; for writes done at once it finds nothing to do.
   const written = (): void => {
@@ -128,7 +131,11 @@ export function relayClient<U>(conn: Connection<U>, keep: (conn: Connection<U>, 
  * Upstream → client goes through {@link upstreamReader}; the upstream's end is forwarded (half-close),
  * unless `movedOnEnd` took the connection elsewhere (an end before any byte).
  */
-export function relayUpstream<U>(conn: Connection<U>, upstream: Socket, movedOnEnd: (conn: Connection<U>, upstream: Socket) => boolean): void {
+export function relayUpstream<U>(
+  conn: Connection<U>,
+  upstream: Socket,
+  movedOnEnd: (conn: Connection<U>, upstream: Socket) => boolean,
+): void {
   const { client } = conn;
   upstream.on('drain', () => client.resume());
   upstream.once('end', () => {
@@ -151,7 +158,11 @@ export function dropReplay<U>(conn: Connection<U>): void {
  * data queued without a completed write for `limitMs` (marks are updated as it goes). Only the upstream
  * side is judged: the client is local, and a client that pauses reading is its own business.
  */
-export function* findStalled<U>(groups: Iterable<Set<Connection<U>>>, now: number, limitMs: number): Generator<{ conn: Connection<U>; stalledMs: number }> {
+export function* findStalled<U>(
+  groups: Iterable<Set<Connection<U>>>,
+  now: number,
+  limitMs: number,
+): Generator<{ conn: Connection<U>; stalledMs: number }> {
   for (const group of groups) {
     for (const c of group) {
       const up = c.upstream as Socket;

@@ -28,7 +28,12 @@ export function runHealthCheck(mode: HealthCheckMode, target: HealthCheckTarget,
 
 /** Healthy when a TCP connection is established. */
 export function checkTcp(target: HealthCheckTarget, signal: AbortSignal): Promise<void> {
-  return onceReady(signal, () => netConnect({ host: target.host, port: target.port }), 'connect', `connect ${formatAddress(target.host, target.port)}`);
+  return onceReady(
+    signal,
+    () => netConnect({ host: target.host, port: target.port }),
+    'connect',
+    `connect ${formatAddress(target.host, target.port)}`,
+  );
 }
 
 /** Healthy when a TLS handshake completes (the certificate is not verified: this only proves a live TLS server). */
@@ -63,13 +68,13 @@ export function checkReadyz(target: HealthCheckTarget, signal: AbortSignal): Pro
         connection: 'close',
       },
     });
-    const done = (err?: unknown): void => {
+    const done = (err?: Error): void => {
       signal.removeEventListener('abort', onAbort);
       req.destroy(); // closes the socket whatever the state: nothing leaks
       if (err === undefined) resolve();
       else reject(err);
     };
-    const onAbort = (): void => done(signal.reason);
+    const onAbort = (): void => done(abortReason(signal));
     signal.addEventListener('abort', onAbort, { once: true });
     req.once('response', (res) => {
       const status = res.statusCode ?? 0;
@@ -78,11 +83,17 @@ export function checkReadyz(target: HealthCheckTarget, signal: AbortSignal): Pro
       else done(new HealthCheckError(`/readyz answered ${status}`));
     });
     req.once('error', (err) => {
-      if (signal.aborted) return done(signal.reason);
+      if (signal.aborted) return done(abortReason(signal));
       done(new HealthCheckError(`readyz ${formatAddress(target.host, target.port)}: ${describeError(err)}`, { cause: err }));
     });
     req.end();
   });
+}
+
+/** Why a check was aborted, as an Error (the list aborts with a TimeoutError; an embedder might not). */
+function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new Error(String(reason));
 }
 
 /** SNI only for names: RFC 6066 forbids IP literals, and Node warns about them. */
@@ -95,7 +106,7 @@ function onceReady(signal: AbortSignal, open: () => Socket, readyEvent: string, 
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason);
     const socket = open();
-    const done = (err?: unknown): void => {
+    const done = (err?: Error): void => {
       signal.removeEventListener('abort', onAbort);
       socket.removeListener(readyEvent, onReady);
       socket.on('error', ignore); // a late error after destroy must not crash the process
@@ -104,7 +115,7 @@ function onceReady(signal: AbortSignal, open: () => Socket, readyEvent: string, 
       else reject(err);
     };
     const onReady = (): void => done();
-    const onAbort = (): void => done(signal.reason);
+    const onAbort = (): void => done(abortReason(signal));
     signal.addEventListener('abort', onAbort, { once: true });
     socket.once(readyEvent, onReady);
     socket.once('error', (err: Error) => done(new HealthCheckError(`${label}: ${describeError(err)}`, { cause: err })));

@@ -15,6 +15,14 @@ export type { ListenerState, ListenTarget } from './listener.js';
 export { ClosedError, HealthCheckError, ListenError, NoUpstreamsError, NotLoopbackError, TimeoutError } from './errors.js';
 export { formatAddress, isLoopbackIp } from '../util/address.js';
 export { latencyTier, tierLabel, TIER_BOUNDS_MS, WORST_TIER } from './tier.js';
-export { UpstreamList, type Backend, type CheckResult, type HealthCheckTiming, type UpstreamChange, type UpstreamListOptions, type UpstreamState } from './upstream-list.js';
+export {
+  UpstreamList,
+  type Backend,
+  type CheckResult,
+  type HealthCheckTiming,
+  type UpstreamChange,
+  type UpstreamListOptions,
+  type UpstreamState,
+} from './upstream-list.js';
 export { runHealthCheck, checkReadyz, checkTcp, checkTls, type HealthCheckMode, type HealthCheckTarget } from './health-check.js';
 export { systemClock, type Clock, type TimerHandle } from './clock.js';

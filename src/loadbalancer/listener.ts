@@ -109,7 +109,13 @@ export class Listener {
   private bind(slot: Slot): void {
     const { logger } = this.options;
     const server = createServer(
-      { allowHalfOpen: true, pauseOnConnect: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: this.options.keepAliveMs ?? 10_000 },
+      {
+        allowHalfOpen: true,
+        pauseOnConnect: true,
+        noDelay: true,
+        keepAlive: true,
+        keepAliveInitialDelay: this.options.keepAliveMs ?? 10_000,
+      },
       this.options.onConnection,
     );
     slot.server = server;

@@ -3,7 +3,13 @@ import { systemClock, type Clock } from './clock.js';
 import { ClosedError } from './errors.js';
 import { Listener } from './listener.js';
 import type { LoadBalancerMetrics } from './metrics.js';
-import { parseLoadBalancerOptions, parseUpstreamEndpoints, type LoadBalancerOptions, type LoadBalancerOptionsInput, type UpstreamEndpoint } from './options.js';
+import {
+  parseLoadBalancerOptions,
+  parseUpstreamEndpoints,
+  type LoadBalancerOptions,
+  type LoadBalancerOptionsInput,
+  type UpstreamEndpoint,
+} from './options.js';
 import type { LoadBalancerSnapshot, UpstreamSnapshot } from './snapshot.js';
 import { SocketUpstream, type CheckSettings } from './socket-upstream.js';
 import type { TcpProxyOptions } from './proxy-types.js';
@@ -81,7 +87,11 @@ export class LoadBalancer {
     if (next.tlsServerName === undefined) delete this.settings.tlsServerName;
     else this.settings.tlsServerName = next.tlsServerName;
     const t = next.healthCheck;
-    if (t.intervalMs !== prev.healthCheck.intervalMs || t.timeoutMs !== prev.healthCheck.timeoutMs || t.jitter !== prev.healthCheck.jitter) {
+    if (
+      t.intervalMs !== prev.healthCheck.intervalMs ||
+      t.timeoutMs !== prev.healthCheck.timeoutMs ||
+      t.jitter !== prev.healthCheck.jitter
+    ) {
       this.list.setTiming({ intervalMs: t.intervalMs, timeoutMs: t.timeoutMs, jitter: t.jitter });
     }
     if (checkChanged) this.list.checkNow(); // judge everyone by the new rule now
@@ -96,7 +106,9 @@ export class LoadBalancer {
     if (this.closed) throw new ClosedError();
     // The list keeps the upstream it already has for a key (its health and counters): a new object
     // only enters for a new address. Close-on-down runs on the added/removed events.
-    const { removed } = this.list.reconcile(parseUpstreamEndpoints(endpoints).map((e) => new SocketUpstream(e.host, e.port, this.settings)));
+    const { removed } = this.list.reconcile(
+      parseUpstreamEndpoints(endpoints).map((e) => new SocketUpstream(e.host, e.port, this.settings)),
+    );
     for (const u of removed) this.metrics?.removeUpstream(u.key);
   }
 

@@ -40,7 +40,9 @@ export class LoadBalancerMetrics {
         read: () => (this.read()?.upstreams ?? []).map((u): Sample<'upstream'> => [{ upstream: u.address }, value(u)]),
       });
     const field = (k: Numeric) => (u: UpstreamSnapshot) => u[k];
-    perUpstream('gauge', 'upstream_healthy', 'Whether the upstream is usable for new connections (1) or not (0).', (u) => (u.healthy ? 1 : 0));
+    perUpstream('gauge', 'upstream_healthy', 'Whether the upstream is usable for new connections (1) or not (0).', (u) =>
+      u.healthy ? 1 : 0,
+    );
     perUpstream('gauge', 'upstream_score', 'Health score: +n after n good checks in a row, -n after n failures.', field('score'));
     perUpstream('gauge', 'upstream_tier', 'Latency tier, 0 (<100us) to 5 (>=1s).', field('tier'));
     perUpstream('gauge', 'upstream_latency_seconds', 'Latency of the last successful health check.', (u) => (u.latencyMs ?? 0) / 1000);
@@ -48,7 +50,12 @@ export class LoadBalancerMetrics {
     perUpstream('counter', 'upstream_connections_total', 'Proxied connections established.', field('totalConnections'));
     perUpstream('counter', 'upstream_received_bytes_total', 'Bytes received from the upstream.', field('bytesIn'));
     perUpstream('counter', 'upstream_sent_bytes_total', 'Bytes sent to the upstream.', field('bytesOut'));
-    perUpstream('counter', 'upstream_dial_failures_total', 'Dials to the upstream that failed, and connections it left unanswered.', field('dialFailures'));
+    perUpstream(
+      'counter',
+      'upstream_dial_failures_total',
+      'Dials to the upstream that failed, and connections it left unanswered.',
+      field('dialFailures'),
+    );
 
     const global = (kind: 'gauge' | 'counter', name: string, help: string, value: (s: LoadBalancerSnapshot) => number): void =>
       registerScrapedMetric(registry, {
@@ -65,9 +72,24 @@ export class LoadBalancerMetrics {
     global('gauge', 'connections', 'Client connections open now.', (s) => s.connections.active);
     global('gauge', 'buffered_bytes', 'Bytes held in the proxy stream buffers.', (s) => s.connections.bufferedBytes);
     global('counter', 'connections_refused_total', 'Client connections refused over the connection limit.', (s) => s.connections.refused);
-    global('counter', 'connections_failed_total', 'Client connections given up because no upstream was reachable.', (s) => s.connections.failed);
-    global('counter', 'connections_stalled_total', 'Connections closed because the upstream stopped taking data.', (s) => s.connections.stalled);
-    global('counter', 'connections_retried_total', 'Connections moved to another upstream before their first answer (silent, closed, down or removed).', (s) => s.connections.retried);
+    global(
+      'counter',
+      'connections_failed_total',
+      'Client connections given up because no upstream was reachable.',
+      (s) => s.connections.failed,
+    );
+    global(
+      'counter',
+      'connections_stalled_total',
+      'Connections closed because the upstream stopped taking data.',
+      (s) => s.connections.stalled,
+    );
+    global(
+      'counter',
+      'connections_retried_total',
+      'Connections moved to another upstream before their first answer (silent, closed, down or removed).',
+      (s) => s.connections.retried,
+    );
 
     this.checkDuration = new Histogram({
       name: p + 'upstream_check_duration_seconds',

@@ -31,11 +31,7 @@ export const loadBalancerOptionsSchema = z
         intervalMs: int(10, 3_600_000).default(5_000),
         timeoutMs: int(1, 3_600_000).default(2_000),
         /** Relative spread of the interval: 0.2 → ±20 %. */
-        jitter: z
-          .number({ error: 'must be a number' })
-          .min(0, 'must be at least 0')
-          .max(0.9, 'must be at most 0.9')
-          .default(0.2),
+        jitter: z.number({ error: 'must be a number' }).min(0, 'must be at least 0').max(0.9, 'must be at most 0.9').default(0.2),
       })
       .strict()
       .prefault({}),

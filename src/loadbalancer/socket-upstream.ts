@@ -26,6 +26,10 @@ export class SocketUpstream implements Backend, ProxyUpstream {
   /** One check in the balancer's current mode. */
   healthCheck(signal: AbortSignal): Promise<void> {
     const { mode, tlsServerName } = this.settings;
-    return runHealthCheck(mode, tlsServerName ? { host: this.host, port: this.port, tlsServerName } : { host: this.host, port: this.port }, signal);
+    return runHealthCheck(
+      mode,
+      tlsServerName ? { host: this.host, port: this.port, tlsServerName } : { host: this.host, port: this.port },
+      signal,
+    );
   }
 }

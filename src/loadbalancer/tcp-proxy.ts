@@ -2,7 +2,17 @@ import { connect, type Socket } from 'node:net';
 import type { Logger } from '../runtime/logger.js';
 import { formatAddress } from '../util/address.js';
 import { ConnectionBook, NONE } from './connection-book.js';
-import { dropReplay, findStalled, flushed, newConnection, relayClient, relayUpstream, releaseReadBuffer, upstreamReader, type Connection } from './connection.js';
+import {
+  dropReplay,
+  findStalled,
+  flushed,
+  newConnection,
+  relayClient,
+  relayUpstream,
+  releaseReadBuffer,
+  upstreamReader,
+  type Connection,
+} from './connection.js';
 import { describeError, NoUpstreamsError } from './errors.js';
 import { findUnanswered, keepForReplay, replayTo, startsTlsHandshake } from './replay.js';
 import type { ProxyUpstream, TcpProxyOptions, UpstreamPicker } from './proxy-types.js';
@@ -97,7 +107,8 @@ export class TcpProxy<U extends ProxyUpstream> extends ConnectionBook<U> {
           n++;
         }
       }
-      if (n + moved > 0) this.logger.info({ upstream: formatAddress(upstream.host, upstream.port), connections: n, moved, reason }, 'closing connections');
+      if (n + moved > 0)
+        this.logger.info({ upstream: formatAddress(upstream.host, upstream.port), connections: n, moved, reason }, 'closing connections');
     }
   }
 
@@ -222,7 +233,10 @@ export class TcpProxy<U extends ProxyUpstream> extends ConnectionBook<U> {
     const from = conn.target as U;
     if (!this.retry(conn)) return false;
     from.stats.dialFailures++;
-    this.logger.warn({ upstream: formatAddress(from.host, from.port), reason }, 'upstream closed before answering; retrying on the next one');
+    this.logger.warn(
+      { upstream: formatAddress(from.host, from.port), reason },
+      'upstream closed before answering; retrying on the next one',
+    );
     return true;
   }
 
@@ -270,7 +284,14 @@ export class TcpProxy<U extends ProxyUpstream> extends ConnectionBook<U> {
     for (const { conn, stalledMs } of findStalled(this.groups.values(), performance.now(), this.options.stallTimeoutMs)) {
       const up = conn.upstream as Socket;
       this.stalled++;
-      this.logger.warn({ upstream: formatAddress(up.remoteAddress ?? '?', up.remotePort ?? 0), queuedBytes: up.writableLength, stalledMs: Math.round(stalledMs) }, 'upstream stalled; closing');
+      this.logger.warn(
+        {
+          upstream: formatAddress(up.remoteAddress ?? '?', up.remotePort ?? 0),
+          queuedBytes: up.writableLength,
+          stalledMs: Math.round(stalledMs),
+        },
+        'upstream stalled; closing',
+      );
       this.destroy(conn);
     }
   }
@@ -290,7 +311,8 @@ export class TcpProxy<U extends ProxyUpstream> extends ConnectionBook<U> {
     }
     const now = performance.now();
     for (const conn of [...this.dialing]) {
-      if (now >= conn.dialDeadline && conn.upstream) this.onDialFailed(conn, conn.upstream, new Error(`timed out after ${this.options.dialTimeoutMs} ms`));
+      if (now >= conn.dialDeadline && conn.upstream)
+        this.onDialFailed(conn, conn.upstream, new Error(`timed out after ${this.options.dialTimeoutMs} ms`));
     }
     const timeoutMs = this.options.firstByteTimeoutMs;
     const blamed = new Set<U>(); // one sweep's silent connections to an upstream are one observation of it

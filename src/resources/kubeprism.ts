@@ -43,7 +43,10 @@ export const endpointSourceSchema = z.enum(['clusterEndpoint', 'localAPIServer',
 
 /** One upstream candidate: IPv6 hosts unbracketed. */
 export const kubePrismEndpointSchema = z.object({
-  host: z.string().min(1).refine((h) => !h.startsWith('['), 'IPv6 hosts are stored without brackets'),
+  host: z
+    .string()
+    .min(1)
+    .refine((h) => !h.startsWith('['), 'IPv6 hosts are stored without brackets'),
   port,
   source: endpointSourceSchema,
   /** The member id, for `member` endpoints. */

@@ -2,7 +2,15 @@ import type { ControllerContext, ControllerInput, ControllerOutput } from './con
 import { AccessDeniedError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { ResourceQuery } from './query.js';
-import { kindKey, pointerKey, type NewResource, type Resource, type ResourceKind, type ResourcePointer, type TypedKind } from './resource.js';
+import {
+  kindKey,
+  pointerKey,
+  type NewResource,
+  type Resource,
+  type ResourceKind,
+  type ResourcePointer,
+  type TypedKind,
+} from './resource.js';
 import type { ModifyDraft, ModifyOptions, State } from './state.js';
 
 /** Per-controller counters, kept across restarts. */
@@ -66,7 +74,6 @@ export class ScopedContext implements ControllerContext {
     this.stats.reads++; // outputs included: a controller reading back what it wrote reads too
   }
 
-
   #checkWrite(ptr: ResourcePointer): void {
     if (!this.#isOutput(ptr.type)) {
       throw new AccessDeniedError(`controller ${this.name} may not write ${pointerKey(ptr)}: not a declared output`);
@@ -110,7 +117,11 @@ export class ScopedContext implements ControllerContext {
     return this.state.update(res, { owner: this.name });
   }
 
-  async modify<S>(ptr: ResourcePointer<S>, mutate: (draft: ModifyDraft<S>) => void, options: Omit<ModifyOptions<S>, 'owner'> = {}): Promise<Resource<S>> {
+  async modify<S>(
+    ptr: ResourcePointer<S>,
+    mutate: (draft: ModifyDraft<S>) => void,
+    options: Omit<ModifyOptions<S>, 'owner'> = {},
+  ): Promise<Resource<S>> {
     this.#checkWrite(ptr);
     return this.state.modify(ptr, mutate, { ...options, owner: this.name });
   }
@@ -146,7 +157,10 @@ export class ScopedContext implements ControllerContext {
 
   async cleanupOutputs(...kinds: ResourceKind[]): Promise<void> {
     const tracked = this.#tracked ?? new Set<string>();
-    const targets = kinds.length > 0 ? kinds : this.declaredOutputs.map((o) => ({ namespace: this.state.registry.require(o.type).defaultNamespace, type: o.type }));
+    const targets =
+      kinds.length > 0
+        ? kinds
+        : this.declaredOutputs.map((o) => ({ namespace: this.state.registry.require(o.type).defaultNamespace, type: o.type }));
     for (const kind of targets) {
       for (const res of await this.list(kind)) {
         if (res.metadata.owner !== this.name || tracked.has(pointerKey(res.metadata))) continue;

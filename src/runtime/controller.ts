@@ -47,7 +47,11 @@ export interface ControllerReader {
 export interface ControllerWriter {
   create<S>(res: NewResource<S>): Promise<Resource<S>>;
   update<S>(res: Resource<S>): Promise<Resource<S>>;
-  modify<S>(ptr: ResourcePointer<S>, mutate: (draft: ModifyDraft<S>) => void, options?: Omit<ModifyOptions<S>, 'owner'>): Promise<Resource<S>>;
+  modify<S>(
+    ptr: ResourcePointer<S>,
+    mutate: (draft: ModifyDraft<S>) => void,
+    options?: Omit<ModifyOptions<S>, 'owner'>,
+  ): Promise<Resource<S>>;
   destroy(ptr: ResourcePointer): Promise<void>;
   teardown(ptr: ResourcePointer): Promise<boolean>;
   teardownAndDestroy(ptr: ResourcePointer): Promise<boolean>;
@@ -79,10 +83,7 @@ export interface ControllerContext extends ControllerReader, ControllerWriter {
 }
 
 /** Declares an input of `def`'s kind (default namespace, weak unless told). */
-export function inputOf(
-  def: ResourceDefinition,
-  options: { kind?: InputKind; id?: string; namespace?: string } = {},
-): ControllerInput {
+export function inputOf(def: ResourceDefinition, options: { kind?: InputKind; id?: string; namespace?: string } = {}): ControllerInput {
   return {
     namespace: options.namespace ?? def.defaultNamespace,
     type: def.type,

@@ -110,7 +110,10 @@ export function namesOf(def: { readonly type: string; readonly aliases: readonly
  * The definitions a user-typed name refers to: the one whose type it is exactly (any case), else every
  * one it names by type, plural, singular or alias. One match resolves; several are ambiguous.
  */
-export function matchDefinitions<D extends { readonly type: string; readonly aliases: readonly string[] }>(defs: readonly D[], name: string): D[] {
+export function matchDefinitions<D extends { readonly type: string; readonly aliases: readonly string[] }>(
+  defs: readonly D[],
+  name: string,
+): D[] {
   const wanted = name.trim().toLowerCase();
   const exact = defs.filter((def) => def.type.toLowerCase() === wanted);
   return exact.length === 1 ? exact : defs.filter((def) => namesOf(def).includes(wanted));
@@ -156,9 +159,7 @@ export const ResourceDefinitionType = defineResource({
     printColumns: z.array(z.object({ name: z.string(), jsonPath: z.string() })),
     sensitivity: z.enum(['public', 'sensitive']),
   }),
-  printColumns: [
-    { name: 'Aliases', jsonPath: '{.aliases}' },
-  ],
+  printColumns: [{ name: 'Aliases', jsonPath: '{.aliases}' }],
 });
 
 /** The meta type that lists every registered namespace. */

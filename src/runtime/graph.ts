@@ -28,7 +28,13 @@ export function buildGraph(
   for (const c of sorted) {
     for (const input of c.inputs) {
       resources.add(input.type);
-      edges.push({ from: input.type, to: c.name, kind: input.kind, direction: 'input', ...(input.id !== undefined ? { id: input.id } : {}) });
+      edges.push({
+        from: input.type,
+        to: c.name,
+        kind: input.kind,
+        direction: 'input',
+        ...(input.id !== undefined ? { id: input.id } : {}),
+      });
     }
     for (const output of c.outputs) {
       resources.add(output.type);
@@ -48,7 +54,12 @@ function quote(s: string): string {
 
 /** Graphviz DOT: controllers as boxes, resource types as ellipses, strong inputs bold, shared outputs dashed. */
 export function graphToDot(graph: ControllerGraph): string {
-  const lines = ['digraph kubeprism {', '  rankdir=LR;', '  node [fontname="Helvetica", fontsize=10];', '  edge [fontname="Helvetica", fontsize=8];'];
+  const lines = [
+    'digraph kubeprism {',
+    '  rankdir=LR;',
+    '  node [fontname="Helvetica", fontsize=10];',
+    '  edge [fontname="Helvetica", fontsize=8];',
+  ];
   for (const type of graph.resources) lines.push(`  ${quote(type)} [shape=ellipse];`);
   for (const c of graph.controllers) lines.push(`  ${quote(c.name)} [shape=box, style=filled, fillcolor="#e8f0fe"];`);
   for (const e of graph.edges) {

@@ -2,13 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { freeze } from 'immer';
 import { Observable, type Subscriber } from 'rxjs';
 import type { CoreState, OwnerOptions, UpdateOptions, WatchEvent, WatchKindOptions } from './core.js';
-import {
-  ConflictError,
-  NotFoundError,
-  OwnerConflictError,
-  PhaseConflictError,
-  WatchOverrunError,
-} from './errors.js';
+import { ConflictError, NotFoundError, OwnerConflictError, PhaseConflictError, WatchOverrunError } from './errors.js';
 import { matchesQuery, type ResourceQuery } from './query.js';
 import {
   frozenCopy,
@@ -72,9 +66,7 @@ class Collection {
         this.watchers.delete(watcher);
         watcher.subscriber.next({
           type: 'errored',
-          error: new WatchOverrunError(
-            `watcher fell ${this.head - watcher.position} events behind; history holds ${this.capacity}`,
-          ),
+          error: new WatchOverrunError(`watcher fell ${this.head - watcher.position} events behind; history holds ${this.capacity}`),
         });
         watcher.subscriber.complete();
         return;
@@ -215,14 +207,10 @@ export class InMemoryCore implements CoreState {
     const [collection, current] = this.#current(ptr);
     const owner = options.owner ?? '';
     if (current.metadata.owner !== owner) {
-      throw new OwnerConflictError(
-        `resource ${pointerKey(ptr)} is owned by "${current.metadata.owner}", not "${owner}"`,
-      );
+      throw new OwnerConflictError(`resource ${pointerKey(ptr)} is owned by "${current.metadata.owner}", not "${owner}"`);
     }
     if (current.metadata.finalizers.length > 0) {
-      throw new ConflictError(
-        `resource ${pointerKey(ptr)} has pending finalizers: ${current.metadata.finalizers.join(', ')}`,
-      );
+      throw new ConflictError(`resource ${pointerKey(ptr)} has pending finalizers: ${current.metadata.finalizers.join(', ')}`);
     }
     collection.items.delete(ptr.id);
     collection.append({ type: 'destroyed', resource: current });

@@ -103,7 +103,7 @@ export function tombstone(ptr: ResourcePointer): Resource<null> {
         id: ptr.id,
         version: 0,
         owner: '',
-        phase: 'running' as Phase,
+        phase: 'running',
         finalizers: [],
         labels: {},
         annotations: {},

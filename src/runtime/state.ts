@@ -6,7 +6,16 @@ import { ConflictError, hasCode, NotFoundError, ValidationError, type FieldIssue
 import { InMemoryCore, type InMemoryCoreOptions } from './memory-core.js';
 import type { ResourceQuery } from './query.js';
 import { TypeRegistry } from './registry.js';
-import { MAX_SPEC_DEPTH, nestsDeeperThan, pointerKey, type NewResource, type Resource, type ResourceKind, type ResourcePointer, type TypedKind } from './resource.js';
+import {
+  MAX_SPEC_DEPTH,
+  nestsDeeperThan,
+  pointerKey,
+  type NewResource,
+  type Resource,
+  type ResourceKind,
+  type ResourcePointer,
+  type TypedKind,
+} from './resource.js';
 
 /** What a `modify` callback may change: the spec, labels and annotations, as an immer draft. */
 export interface ModifyDraft<S> {

@@ -67,7 +67,11 @@ describe('Agent: the chain from a machine config file to the balancer and kubeco
 
   it('turns a fixture config and a members file into a listening balancer and kubeconfigs pointing at it', async () => {
     await freshDir();
-    for (const [name, host] of [['external', '127.0.0.2'], ['cp-a', '127.0.0.3'], ['cp-b', '127.0.0.4']] as const) {
+    for (const [name, host] of [
+      ['external', '127.0.0.2'],
+      ['cp-a', '127.0.0.3'],
+      ['cp-b', '127.0.0.4'],
+    ] as const) {
       servers.push(await FakeApiServer.start({ name, host }));
     }
     const [external, cpA, cpB] = servers as [FakeApiServer, FakeApiServer, FakeApiServer];
@@ -141,7 +145,11 @@ describe('Agent: config sources', () => {
     ports = await Promise.all(Array.from({ length: 12 }, () => freePort()));
   });
   const cfg = (n: number): string =>
-    v1alpha1Config({ machineType: 'worker', endpoint: `https://127.0.0.1:${ports[11]}`, kubePrism: { enabled: true, port: ports[n], healthCheck: { mode: 'tcp', interval: '1s', timeout: '200ms' } } });
+    v1alpha1Config({
+      machineType: 'worker',
+      endpoint: `https://127.0.0.1:${ports[11]}`,
+      kubePrism: { enabled: true, port: ports[n], healthCheck: { mode: 'tcp', interval: '1s', timeout: '200ms' } },
+    });
 
   it('picks up a config rewritten in place, replaced by rename, and on reload (SIGHUP)', async () => {
     await freshDir();
@@ -205,7 +213,10 @@ describe('Agent: config sources', () => {
     expect(status.spec).toMatchObject({ usingLastGood: true, source: `last-good:${path.join(dir, 'state', LAST_GOOD_FILE)}` });
     expect(status.spec.lastError?.issues.map((i) => i.path)).toContain('version');
     expect(await agentMetric(second, 'kubeprism_machine_config_using_last_good')).toBe(1);
-    expect(await agentMetric(second, 'kubeprism_machine_config_last_rejection_timestamp_seconds')).toBeCloseTo(Date.parse(status.spec.lastError?.at ?? '') / 1000, 3);
+    expect(await agentMetric(second, 'kubeprism_machine_config_last_rejection_timestamp_seconds')).toBeCloseTo(
+      Date.parse(status.spec.lastError?.at ?? '') / 1000,
+      3,
+    );
     await second.stop();
 
     await rm(file);
@@ -216,7 +227,9 @@ describe('Agent: config sources', () => {
     // The file comes back: the agent switches to it by itself.
     await writeFile(file, cfg(5));
     await eventuallyResource(third.state, kpcPtr, (r) => expect(r?.spec.port).toBe(ports[5]));
-    await eventuallyResource(third.state, statusPtr, (s) => expect(s?.spec).toMatchObject({ usingLastGood: false, source: `file:${file}` }));
+    await eventuallyResource(third.state, statusPtr, (s) =>
+      expect(s?.spec).toMatchObject({ usingLastGood: false, source: `file:${file}` }),
+    );
   });
 
   it('refuses to start with neither a usable config nor a last good one', async () => {
@@ -259,13 +272,24 @@ describe('Agent: config sources', () => {
     await copyFile(path.join(FIXTURES, 'members.yaml'), members);
     const a = await makeAgent({ membersPath: members });
     await a.start();
-    await a.putMember('api-fed', { nodeId: 'n', hostname: 'n', machineType: 'controlplane', addresses: ['10.9.9.9'], controlPlane: { apiServerPort: 6443 } }, 'api');
-    await eventuallyList(a.state, kindOf(MemberType), (items) => expect(items.map((m) => m.metadata.id)).toEqual(['api-fed', 'cp-1', 'cp-2', 'worker-1']));
-    await writeFile(members, 'members:\n  - {id: cp-1, hostname: cp-1, machineType: controlplane, addresses: [10.0.0.11], controlPlane: {}}\n');
+    await a.putMember(
+      'api-fed',
+      { nodeId: 'n', hostname: 'n', machineType: 'controlplane', addresses: ['10.9.9.9'], controlPlane: { apiServerPort: 6443 } },
+      'api',
+    );
+    await eventuallyList(a.state, kindOf(MemberType), (items) =>
+      expect(items.map((m) => m.metadata.id)).toEqual(['api-fed', 'cp-1', 'cp-2', 'worker-1']),
+    );
+    await writeFile(
+      members,
+      'members:\n  - {id: cp-1, hostname: cp-1, machineType: controlplane, addresses: [10.0.0.11], controlPlane: {}}\n',
+    );
     await eventuallyList(a.state, kindOf(MemberType), (items) => expect(items.map((m) => m.metadata.id)).toEqual(['api-fed', 'cp-1']));
     const statusPtr = ptr(DiscoveryStatusType, MEMBERS_FILE_DISCOVERY_ID);
     // The second read of the file (the first gave the fixture's three members): one re-read.
-    await eventuallyResource(a.state, statusPtr, (r) => expect(r?.spec).toMatchObject({ phase: 'watching', file: members, members: 1, relists: 1 }));
+    await eventuallyResource(a.state, statusPtr, (r) =>
+      expect(r?.spec).toMatchObject({ phase: 'watching', file: members, members: 1, relists: 1 }),
+    );
     expect((await a.state.get(statusPtr)).spec.lastError).toBeUndefined();
     await writeFile(members, 'members: [{id: "bad id!"}]\n');
     expect(await a.reloadMembers()).toMatchObject({ applied: false });
@@ -279,7 +303,10 @@ describe('Agent: config sources', () => {
     expect(await metric('kubeprism_discovery_phase', { source: 'members-file', phase: 'rejected' })).toBe(1);
     expect(await metric('kubeprism_discovery_phase', { source: 'members-file', phase: 'watching' })).toBe(0);
     expect(await metric('kubeprism_discovery_members', { source: 'members-file' })).toBe(1);
-    expect(await metric('kubeprism_discovery_last_error_timestamp_seconds', { source: 'members-file' })).toBeCloseTo(Date.parse(rejected.lastError?.time ?? '') / 1000, 3);
+    expect(await metric('kubeprism_discovery_last_error_timestamp_seconds', { source: 'members-file' })).toBeCloseTo(
+      Date.parse(rejected.lastError?.time ?? '') / 1000,
+      3,
+    );
     expect(await metric('kubeprism_discovery_phase', { source: 'kubernetes', phase: 'disabled' })).toBe(1);
     expect(await metric('kubeprism_machine_config_applied_version')).toBeGreaterThan(0);
     expect(await metric('kubeprism_machine_config_using_last_good')).toBe(0);
@@ -288,7 +315,10 @@ describe('Agent: config sources', () => {
     const unreadable = (await a.state.get(statusPtr)).spec;
     expect(unreadable).toMatchObject({ phase: 'rejected', members: 1, lastError: { code: 'KP_ERR_MEMBERS_FILE_UNREADABLE' } });
     expect(unreadable.lastError?.message).toContain('ENOENT');
-    await writeFile(members, 'members:\n  - {id: cp-2, hostname: cp-2, machineType: controlplane, addresses: [10.0.0.12], controlPlane: {}}\n');
+    await writeFile(
+      members,
+      'members:\n  - {id: cp-2, hostname: cp-2, machineType: controlplane, addresses: [10.0.0.12], controlPlane: {}}\n',
+    );
     await eventuallyResource(a.state, statusPtr, (r) => expect(r?.spec).toMatchObject({ phase: 'watching', members: 1 }));
     expect((await a.state.list(kindOf(MemberType))).map((m) => m.metadata.id)).toEqual(['api-fed', 'cp-2']);
   });

@@ -17,7 +17,13 @@ let agent: Agent;
 let api: ApiServer;
 let base: string;
 const OWNER = 'KubernetesMembersController';
-const spec = (address: string) => ({ nodeId: address, hostname: address, machineType: 'controlplane', addresses: [address], controlPlane: { apiServerPort: 6443 } });
+const spec = (address: string) => ({
+  nodeId: address,
+  hostname: address,
+  machineType: 'controlplane',
+  addresses: [address],
+  controlPlane: { apiServerPort: 6443 },
+});
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'kubeprism-api-members-'));
@@ -34,15 +40,24 @@ afterAll(async () => {
 
 describe('debug API: members found by a controller', () => {
   it('answers 403 naming the owner and source to PUT and DELETE, and leaves the member alone', async () => {
-    const discovered = await agent.state.modify(ptr(MemberType, 'k8s-10.0.0.9'), (d) => {
-      d.spec = spec('10.0.0.9') as typeof d.spec;
-      d.labels[MEMBER_SOURCE_LABEL] = 'kubernetes';
-    }, { owner: OWNER });
-    for (const [method, body] of [['PUT', JSON.stringify({ spec: spec('10.0.0.10') })], ['DELETE', undefined]] as const) {
+    const discovered = await agent.state.modify(
+      ptr(MemberType, 'k8s-10.0.0.9'),
+      (d) => {
+        d.spec = spec('10.0.0.9') as typeof d.spec;
+        d.labels[MEMBER_SOURCE_LABEL] = 'kubernetes';
+      },
+      { owner: OWNER },
+    );
+    for (const [method, body] of [
+      ['PUT', JSON.stringify({ spec: spec('10.0.0.10') })],
+      ['DELETE', undefined],
+    ] as const) {
       const res = await call(base, method, '/v1/resources/members/k8s-10.0.0.9', body);
       const error = (res.json() as { error: { code: string; message: string } }).error;
       expect([method, res.status, error.code]).toEqual([method, 403, 'KP_ERR_FORBIDDEN']);
-      expect(error.message).toBe(`${MemberType.type} k8s-10.0.0.9 is owned by ${OWNER} (source kubernetes); the API writes only the ones fed from outside (file, API, embedding agent)`);
+      expect(error.message).toBe(
+        `${MemberType.type} k8s-10.0.0.9 is owned by ${OWNER} (source kubernetes); the API writes only the ones fed from outside (file, API, embedding agent)`,
+      );
     }
     expect(await agent.state.get(discovered.metadata)).toEqual(discovered);
   });
@@ -60,7 +75,8 @@ describe('members file: an id held by a controller', () => {
   it('is skipped and reported; the rest of the file applies', async () => {
     const held = await agent.state.get(ptr(MemberType, 'k8s-10.0.0.9'));
     const source = new MembersSource(agent.state, silentLogger());
-    const text = 'members:\n  - {id: k8s-10.0.0.9, hostname: x, machineType: controlplane, addresses: [10.0.0.99], controlPlane: {}}\n  - {id: cp-f, hostname: cp-f, machineType: worker, addresses: [10.0.0.30]}\n';
+    const text =
+      'members:\n  - {id: k8s-10.0.0.9, hostname: x, machineType: controlplane, addresses: [10.0.0.99], controlPlane: {}}\n  - {id: cp-f, hostname: cp-f, machineType: worker, addresses: [10.0.0.30]}\n';
     expect(await source.syncFile(text, '/etc/members.yaml')).toEqual({ applied: true, upserted: 1, removed: 0, skipped: ['k8s-10.0.0.9'] });
     expect(await agent.state.get(held.metadata)).toEqual(held);
     expect((await agent.state.get(ptr(MemberType, 'cp-f'))).metadata.labels).toEqual({ [MEMBER_SOURCE_LABEL]: 'file' });

@@ -17,7 +17,13 @@ beforeAll(async () => {
 });
 afterAll(async () => t?.stop());
 
-const member = (hostname: string, addresses = ['10.0.0.5']) => ({ nodeId: hostname, hostname, machineType: 'controlplane', addresses, controlPlane: { apiServerPort: 6443 } });
+const member = (hostname: string, addresses = ['10.0.0.5']) => ({
+  nodeId: hostname,
+  hostname,
+  machineType: 'controlplane',
+  addresses,
+  controlPlane: { apiServerPort: 6443 },
+});
 
 function errorOf(res: { json: () => unknown }): { code: string; message: string } {
   return (res.json() as { error: { code: string; message: string } }).error;
@@ -40,7 +46,10 @@ describe('debug API: reads', () => {
     for (const form of forms) {
       const res = await call(t.base, 'GET', `/v1/resources/${form}`);
       expect(res.status, form).toBe(200);
-      expect((res.json() as Resource[]).map((r) => r.metadata.id), form).toEqual(['cp-1']);
+      expect(
+        (res.json() as Resource[]).map((r) => r.metadata.id),
+        form,
+      ).toEqual(['cp-1']);
     }
     const one = (await call(t.base, 'GET', '/v1/resources/m/cp-1')).json() as Resource;
     expect(one.metadata).toMatchObject({ namespace: 'cluster', type: MemberType.type, id: 'cp-1' });
@@ -144,7 +153,10 @@ async function openWatch(route: string) {
   })();
   const until = (predicate: (l: typeof lines) => boolean): Promise<void> =>
     new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`watch lines never matched: ${JSON.stringify(lines.map((l) => [l.event, l.resource?.metadata.id]))}`)), 5_000);
+      const timer = setTimeout(
+        () => reject(new Error(`watch lines never matched: ${JSON.stringify(lines.map((l) => [l.event, l.resource?.metadata.id]))}`)),
+        5_000,
+      );
       const check = (): void => {
         if (predicate(lines)) {
           clearTimeout(timer);
@@ -155,7 +167,14 @@ async function openWatch(route: string) {
       waiters.add(check);
       check();
     });
-  return { lines, until, close: async () => { abort.abort(); await pump; } };
+  return {
+    lines,
+    until,
+    close: async () => {
+      abort.abort();
+      await pump;
+    },
+  };
 }
 
 describe('debug API: watch streams', () => {
@@ -163,11 +182,16 @@ describe('debug API: watch streams', () => {
     await t.agent.putMember('w-1', member('w-1') as never);
     const teardowns = { count: 0 };
     const original = t.agent.state.watchKind.bind(t.agent.state);
-    const spy = vi.spyOn(t.agent.state, 'watchKind').mockImplementation((kind, options) => original(kind, options).pipe(finalize(() => teardowns.count++)));
+    const spy = vi
+      .spyOn(t.agent.state, 'watchKind')
+      .mockImplementation((kind, options) => original(kind, options).pipe(finalize(() => teardowns.count++)));
     const watch = await openWatch('/v1/resources/members?watch=1');
     try {
       await watch.until((l) => l.some((x) => x.event === 'bootstrapped'));
-      expect(watch.lines.map((l) => [l.event, l.resource?.metadata.id])).toEqual([['created', 'w-1'], ['bootstrapped', undefined]]);
+      expect(watch.lines.map((l) => [l.event, l.resource?.metadata.id])).toEqual([
+        ['created', 'w-1'],
+        ['bootstrapped', undefined],
+      ]);
       await t.agent.putMember('w-2', member('w-2') as never);
       await t.agent.putMember('w-2', member('w-2', ['10.0.0.6']) as never);
       await t.agent.removeMember('w-2');
@@ -194,7 +218,10 @@ describe('debug API: watch streams', () => {
       await t.agent.putMember('other', member('other') as never);
       await t.agent.putMember('solo', member('solo') as never);
       await watch.until((l) => l.some((x) => x.event === 'created'));
-      expect(watch.lines.map((l) => [l.event, l.resource?.metadata.id])).toEqual([['bootstrapped', undefined], ['created', 'solo']]);
+      expect(watch.lines.map((l) => [l.event, l.resource?.metadata.id])).toEqual([
+        ['bootstrapped', undefined],
+        ['created', 'solo'],
+      ]);
     } finally {
       await watch.close();
       await t.agent.removeMember('other');
@@ -208,7 +235,8 @@ describe('debug API: writes', () => {
     const created = await call(t.base, 'PUT', '/v1/resources/members/cp-2', JSON.stringify({ spec: member('cp-2') }));
     expect(created.status).toBe(201);
     expect((created.json() as Resource).metadata.labels).toEqual({ 'kubeprism.dev/source': 'api' });
-    const yaml = 'metadata:\n  id: cp-2\nspec:\n  nodeId: cp-2\n  hostname: cp-2\n  machineType: init\n  addresses: [10.0.0.7]\n  controlPlane: {}\n';
+    const yaml =
+      'metadata:\n  id: cp-2\nspec:\n  nodeId: cp-2\n  hostname: cp-2\n  machineType: init\n  addresses: [10.0.0.7]\n  controlPlane: {}\n';
     const replaced = await call(t.base, 'PUT', '/v1/resources/member/cp-2', yaml, 'application/yaml');
     expect(replaced.status).toBe(200);
     expect((replaced.json() as Resource).spec).toEqual({ ...member('cp-2', ['10.0.0.7']) });
@@ -230,7 +258,12 @@ describe('debug API: writes', () => {
       ['invalid id', await put(JSON.stringify({ spec: member('x') }), '-dash-first'), 400, 'KP_ERR_BAD_REQUEST'],
       ['id too long', await put(JSON.stringify({ spec: member('x') }), 'a'.repeat(254)), 400, 'KP_ERR_BAD_REQUEST'],
       ['empty body', await put(''), 400, 'KP_ERR_BAD_REQUEST'],
-      ['YAML JSON cannot carry', await put('spec:\n  hostname: !!binary aGk=\n  addresses: [.inf]\n', 'bad-1', 'application/yaml'), 400, 'KP_ERR_BAD_REQUEST'],
+      [
+        'YAML JSON cannot carry',
+        await put('spec:\n  hostname: !!binary aGk=\n  addresses: [.inf]\n', 'bad-1', 'application/yaml'),
+        400,
+        'KP_ERR_BAD_REQUEST',
+      ],
       ['recursive alias', await put('spec: &s\n  self: *s\n', 'bad-1', 'application/yaml'), 400, 'KP_ERR_BAD_REQUEST'],
       ['two documents', await put('spec: {}\n---\nspec: {}\n', 'bad-1', 'application/yaml'), 400, 'KP_ERR_BAD_REQUEST'],
     ];
@@ -238,9 +271,14 @@ describe('debug API: writes', () => {
       expect([name, res.status, errorOf(res).code]).toEqual([name, status, code]);
     }
     const schema = cases.find(([name]) => name === 'schema')?.[1];
-    expect((schema?.json() as { error: { issues: unknown } }).error.issues).toEqual([{ path: 'spec.addresses.0', message: expect.any(String) }]);
+    expect((schema?.json() as { error: { issues: unknown } }).error.issues).toEqual([
+      { path: 'spec.addresses.0', message: expect.any(String) },
+    ]);
     const nonJson = cases.find(([name]) => name === 'YAML JSON cannot carry')?.[1];
-    expect((nonJson?.json() as { error: { issues: Array<{ path: string }> } }).error.issues.map((i) => i.path)).toEqual(['spec.hostname', 'spec.addresses.0']);
+    expect((nonJson?.json() as { error: { issues: Array<{ path: string }> } }).error.issues.map((i) => i.path)).toEqual([
+      'spec.hostname',
+      'spec.addresses.0',
+    ]);
     expect(await t.agent.state.list({ namespace: 'cluster', type: MemberType.type })).toEqual([]);
   });
 

@@ -60,7 +60,8 @@ function open(state: State, res: FakeResponse, maxBufferedBytes = 1 << 20) {
   });
 }
 
-const summary = (res: FakeResponse) => res.lines().map((l) => [l.event ?? 'error', (l.resource as { metadata: { id: string } } | undefined)?.metadata.id]);
+const summary = (res: FakeResponse) =>
+  res.lines().map((l) => [l.event ?? 'error', (l.resource as { metadata: { id: string } } | undefined)?.metadata.id]);
 
 describe('watch stream', () => {
   it('ends the stream with an error line when the client stops reading, instead of buffering without bound', async () => {
@@ -97,11 +98,17 @@ describe('watch stream', () => {
     const res = new FakeResponse();
     const watches = vi.spyOn(state, 'watchKind');
     open(state, res);
-    expect(summary(res)).toEqual([['created', 'gone'], ['created', 'keep'], ['bootstrapped', undefined]]);
+    expect(summary(res)).toEqual([
+      ['created', 'gone'],
+      ['created', 'keep'],
+      ['bootstrapped', undefined],
+    ]);
     // A burst larger than the history, issued without yielding: the watcher overruns.
-    const burst = Array.from({ length: 20 }, (_, i) => state.create({ metadata: { ...ptr(Thing, `n${String(i).padStart(2, '0')}`) }, spec: { data: 'x' } }));
+    const burst = Array.from({ length: 20 }, (_, i) =>
+      state.create({ metadata: { ...ptr(Thing, `n${String(i).padStart(2, '0')}`) }, spec: { data: 'x' } }),
+    );
     const keep = await state.get(ptr(Thing, 'keep'));
-    burst.push(state.update({ ...keep, spec: { data: 'v2' } }) as never);
+    burst.push(state.update({ ...keep, spec: { data: 'v2' } }));
     await Promise.all(burst);
     await state.destroy(ptr(Thing, 'gone'));
     // Let the re-watch (queued as a microtask after the overrun) and its deliveries run.

@@ -10,7 +10,10 @@ import { CONFIG_SECRETS, startTestApi, type TestApi } from '../api/helpers.js';
 const FIXTURES = path.resolve(import.meta.dirname, '..', 'fixtures', 'config');
 
 /** Runs the CLI in-process with captured output. */
-async function cli(args: string[], options: { env?: Record<string, string>; signal?: AbortSignal; onStdout?: (text: string) => void } = {}) {
+async function cli(
+  args: string[],
+  options: { env?: Record<string, string>; signal?: AbortSignal; onStdout?: (text: string) => void } = {},
+) {
   let stdout = '';
   let stderr = '';
   const code = await runCli(args, {
@@ -27,7 +30,13 @@ let dir: string;
 beforeAll(async () => {
   t = await startTestApi();
   dir = await mkdtemp(path.join(os.tmpdir(), 'kubeprism-cli-'));
-  await t.agent.putMember('cp-1', { nodeId: 'cp-1', hostname: 'cp-1.example.com', machineType: 'controlplane', addresses: ['10.0.0.11', 'fd00::11'], controlPlane: { apiServerPort: 6443 } });
+  await t.agent.putMember('cp-1', {
+    nodeId: 'cp-1',
+    hostname: 'cp-1.example.com',
+    machineType: 'controlplane',
+    addresses: ['10.0.0.11', 'fd00::11'],
+    controlPlane: { apiServerPort: 6443 },
+  });
 });
 afterAll(async () => {
   await t?.stop();
@@ -40,7 +49,16 @@ describe('kubeprism get', () => {
     expect(code).toBe(0);
     const [header, row, ...rest] = stdout.trimEnd().split('\n');
     expect(header?.split(/\s{3,}/)).toEqual(['NAMESPACE', 'TYPE', 'ID', 'VERSION', 'HOSTNAME', 'MACHINE TYPE', 'ADDRESSES', 'API PORT']);
-    expect(row?.split(/\s{3,}/)).toEqual(['cluster', 'Member', 'cp-1', '1', 'cp-1.example.com', 'controlplane', '["10.0.0.11","fd00::11"]', '6443']);
+    expect(row?.split(/\s{3,}/)).toEqual([
+      'cluster',
+      'Member',
+      'cp-1',
+      '1',
+      'cp-1.example.com',
+      'controlplane',
+      '["10.0.0.11","fd00::11"]',
+      '6443',
+    ]);
     expect(rest).toEqual([]);
     // Columns line up: every value starts where its header starts.
     expect(row?.indexOf('cp-1.example.com')).toBe(header?.indexOf('HOSTNAME'));
@@ -55,7 +73,9 @@ describe('kubeprism get', () => {
   it('prints YAML like talosctl get -o yaml: node, metadata, spec, four-space indent', async () => {
     const { code, stdout } = await cli(['get', 'member', 'cp-1', '-o', 'yaml', '--api', t.address]);
     expect(code).toBe(0);
-    expect(stdout).toMatch(/^node: 127\.0\.0\.1:\d+\nmetadata:\n {4}namespace: cluster\n {4}type: Members\.cluster\.talos\.dev\n {4}id: cp-1\n {4}version: 1\n {4}owner: ""\n {4}phase: running\n {4}created: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n/);
+    expect(stdout).toMatch(
+      /^node: 127\.0\.0\.1:\d+\nmetadata:\n {4}namespace: cluster\n {4}type: Members\.cluster\.talos\.dev\n {4}id: cp-1\n {4}version: 1\n {4}owner: ""\n {4}phase: running\n {4}created: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n/,
+    );
     expect(stdout).toContain('spec:\n    nodeId: cp-1\n    hostname: cp-1.example.com\n');
     const many = await cli(['get', 'ns', '-o', 'yaml', '--api', t.address]);
     const docs = parseAllDocuments(many.stdout).map((d) => d.toJS() as { metadata: { id: string } });
@@ -65,7 +85,9 @@ describe('kubeprism get', () => {
   it('prints JSON: an array for a list, an object for one resource', async () => {
     const list = JSON.parse((await cli(['get', 'members', '-o', 'json', '--api', t.address])).stdout) as unknown[];
     expect(list).toHaveLength(1);
-    const one = JSON.parse((await cli(['get', 'members', 'cp-1', '-o', 'json', '--api', t.address])).stdout) as { metadata: { id: string } };
+    const one = JSON.parse((await cli(['get', 'members', 'cp-1', '-o', 'json', '--api', t.address])).stdout) as {
+      metadata: { id: string };
+    };
     expect(one.metadata.id).toBe('cp-1');
   });
 
@@ -100,14 +122,24 @@ describe('kubeprism get', () => {
     });
     const { code, stdout } = await done;
     expect(code).toBe(0);
-    const lines = stdout.trimEnd().split('\n').map((l) => l.split(/\s{3,}/).slice(0, 5).join('|'));
-    expect(lines).toEqual([
-      '*|NAMESPACE|TYPE|ID|VERSION',
-      '+|cluster|Member|cp-1|1',
-      '+|cluster|Member|cp-2|1',
-      ' |cluster|Member|cp-2|2', // tearing down
-      '-|cluster|Member|cp-2|2',
-    ].map((l) => l.replace(/^ \|/, '|')));
+    const lines = stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) =>
+        l
+          .split(/\s{3,}/)
+          .slice(0, 5)
+          .join('|'),
+      );
+    expect(lines).toEqual(
+      [
+        '*|NAMESPACE|TYPE|ID|VERSION',
+        '+|cluster|Member|cp-1|1',
+        '+|cluster|Member|cp-2|1',
+        ' |cluster|Member|cp-2|2', // tearing down
+        '-|cluster|Member|cp-2|2',
+      ].map((l) => l.replace(/^ \|/, '|')),
+    );
   }, 15_000);
 });
 

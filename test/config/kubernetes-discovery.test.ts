@@ -44,7 +44,12 @@ describe('machine config: Kubernetes discovery', () => {
     const prism = (block: string): string => `      kubernetesDiscovery:\n${block}`;
     const at = 'machine.features.kubePrism.kubernetesDiscovery';
     const cases: Array<[string, string, string, RegExp]> = [
-      ['relative kubeconfig', '', prism('        kubeconfig: kubelet.conf\n'), /must be an absolute file path such as "\/etc\/kubernetes\/kubelet.conf" \(got "kubelet.conf"\) \(line 8, column 21\)/],
+      [
+        'relative kubeconfig',
+        '',
+        prism('        kubeconfig: kubelet.conf\n'),
+        /must be an absolute file path such as "\/etc\/kubernetes\/kubelet.conf" \(got "kubelet.conf"\) \(line 8, column 21\)/,
+      ],
       ['delay too long', on, prism('        removalDelay: 2h\n'), /^must be at most 1h \(got "2h"\)/],
       ['delay without unit', '', prism('        removalDelay: 30\n'), /must be a duration string such as "5s" \(got 30\)/],
       ['not a mapping', on, '      kubernetesDiscovery: yes\n', /must be a mapping of fields \(got "yes"\)/],
@@ -52,13 +57,18 @@ describe('machine config: Kubernetes discovery', () => {
     for (const [name, cluster, block, message] of cases) {
       const err = invalid(() => parseMachineConfig(base(cluster, block)));
       const field = name === 'relative kubeconfig' ? `${at}.kubeconfig` : name === 'not a mapping' ? at : `${at}.removalDelay`;
-      expect(err.issues.map((i) => i.path), name).toEqual([field]);
+      expect(
+        err.issues.map((i) => i.path),
+        name,
+      ).toEqual([field]);
       expect(err.issues[0]?.message, name).toMatch(message);
     }
   });
 
   it('refuses a switch that is not a boolean, with its path', () => {
-    const err = invalid(() => parseMachineConfig(base('  discovery:\n    enabled: "yes"\n    registries:\n      kubernetes:\n        disabled: 1\n')));
+    const err = invalid(() =>
+      parseMachineConfig(base('  discovery:\n    enabled: "yes"\n    registries:\n      kubernetes:\n        disabled: 1\n')),
+    );
     expect(err.issues.map((i) => [i.path, i.message.replace(/ \(line.*$/, '')])).toEqual([
       ['cluster.discovery.enabled', 'must be true or false (got "yes")'],
       ['cluster.discovery.registries.kubernetes.disabled', 'must be true or false (got 1)'],
@@ -68,14 +78,22 @@ describe('machine config: Kubernetes discovery', () => {
   it('names the document when the settings live in a KubePrismConfig document', () => {
     const text = `${base(on).replace('    kubePrism:\n      enabled: true\n', '')}---\napiVersion: v1alpha1\nkind: KubePrismConfig\nkubernetesDiscovery:\n  kubeconfig: ./kubeconfig\n`;
     const err = invalid(() => parseMachineConfig(text));
-    expect(err.issues).toEqual([{ path: 'kubernetesDiscovery.kubeconfig', message: expect.stringMatching(/^document 2 \(KubePrismConfig\): must be an absolute file path/) }]);
+    expect(err.issues).toEqual([
+      {
+        path: 'kubernetesDiscovery.kubeconfig',
+        message: expect.stringMatching(/^document 2 \(KubePrismConfig\): must be an absolute file path/),
+      },
+    ]);
   });
 
-  it.skipIf(!existsSync(talosFixtures))('stays off for every real Talos config (they disable the kubernetes registry or say nothing)', () => {
-    const files = readdirSync(talosFixtures).filter((f) => f.endsWith('.yaml') && f.startsWith('v'));
-    expect(files.length).toBeGreaterThan(0);
-    for (const file of files) {
-      expect(parseMachineConfig(readFileSync(path.join(talosFixtures, file), 'utf8')).view.kubernetesDiscovery, file).toBeUndefined();
-    }
-  });
+  it.skipIf(!existsSync(talosFixtures))(
+    'stays off for every real Talos config (they disable the kubernetes registry or say nothing)',
+    () => {
+      const files = readdirSync(talosFixtures).filter((f) => f.endsWith('.yaml') && f.startsWith('v'));
+      expect(files.length).toBeGreaterThan(0);
+      for (const file of files) {
+        expect(parseMachineConfig(readFileSync(path.join(talosFixtures, file), 'utf8')).view.kubernetesDiscovery, file).toBeUndefined();
+      }
+    },
+  );
 });

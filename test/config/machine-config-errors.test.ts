@@ -33,7 +33,10 @@ const cases: Record<string, FieldIssue[]> = {
   'wrong-version.yaml': [{ path: 'version', message: 'unsupported version "v1alpha2": must be v1alpha1 (line 2, column 10)' }],
   'null-version.yaml': [{ path: 'version', message: 'unsupported version null: must be v1alpha1 (line 2, column 10)' }],
   'wrong-apiversion.yaml': [
-    { path: 'apiVersion', message: 'document 2 (KubePrismConfig): unsupported apiVersion "v1alpha2": must be v1alpha1 (line 9, column 13)' },
+    {
+      path: 'apiVersion',
+      message: 'document 2 (KubePrismConfig): unsupported apiVersion "v1alpha2": must be v1alpha1 (line 9, column 13)',
+    },
   ],
   'missing-version.yaml': [
     {
@@ -57,7 +60,10 @@ const cases: Record<string, FieldIssue[]> = {
     { path: 'machine.features.kubePrism.maxConnections', message: 'must be a whole number from 1 to 1000000 (got 0) (line 14, column 29)' },
   ],
   'timeout-not-below-interval.yaml': [
-    { path: 'healthCheck.timeout', message: 'document 2 (KubePrismConfig): must be less than the interval (2s) (got 2s) (line 14, column 14)' },
+    {
+      path: 'healthCheck.timeout',
+      message: 'document 2 (KubePrismConfig): must be less than the interval (2s) (got 2s) (line 14, column 14)',
+    },
   ],
   'kubeprismconfig-bad-port.yaml': [
     { path: 'port', message: 'document 3 (KubePrismConfig): must be 1-65535 (got 0) (line 12, column 7)' },
@@ -77,7 +83,8 @@ const cases: Record<string, FieldIssue[]> = {
   'endpoint-in-both-forms.yaml': [
     {
       path: 'cluster.controlPlane.endpoint',
-      message: 'document 1 (v1alpha1): also set as endpoint in document 2 (KubeClusterConfig); set it in one place only (line 7, column 19)',
+      message:
+        'document 1 (v1alpha1): also set as endpoint in document 2 (KubeClusterConfig); set it in one place only (line 7, column 19)',
     },
   ],
   'port-clash-controlplane.yaml': [
@@ -163,7 +170,10 @@ describe('parseMachineConfig: more ways to be wrong', () => {
   it('reports a KubeClusterConfig without an endpoint there', () => {
     const text = `${worker}---\napiVersion: v1alpha1\nkind: KubeClusterConfig\nclusterName: x\n`;
     expect(invalid(() => parseMachineConfig(text)).issues).toEqual([
-      { path: 'endpoint', message: 'document 2 (KubeClusterConfig): required: the https URL of the cluster API endpoint (line 5, column 1)' },
+      {
+        path: 'endpoint',
+        message: 'document 2 (KubeClusterConfig): required: the https URL of the cluster API endpoint (line 5, column 1)',
+      },
     ]);
   });
 
@@ -177,7 +187,13 @@ describe('parseMachineConfig: more ways to be wrong', () => {
   });
 
   it('refuses an endpoint with a path, credentials or no brackets around IPv6', () => {
-    for (const url of ['https://c.example.com:6443/api', 'https://u:p@c.example.com', 'https://2001:db8::1:6443', 'https:c.example.com', '6443']) {
+    for (const url of [
+      'https://c.example.com:6443/api',
+      'https://u:p@c.example.com',
+      'https://2001:db8::1:6443',
+      'https:c.example.com',
+      '6443',
+    ]) {
       const err = invalid(() => parseMachineConfig(`${worker}${endpoint.replace('https://cluster.example.com:6443', url)}`));
       expect(err.issues).toHaveLength(1);
       expect(err.issues[0]?.path).toBe('cluster.controlPlane.endpoint');
@@ -198,7 +214,8 @@ describe('parseMachineConfig: more ways to be wrong', () => {
   it('keeps health-check durations within what the balancer accepts', () => {
     const hc = (interval: string, timeout: string): string =>
       `${worker}    features:\n        kubePrism:\n            healthCheck: {interval: "${interval}", timeout: "${timeout}"}\n${endpoint}`;
-    const messages = (text: string): string[] => invalid(() => parseMachineConfig(text)).issues.map((i) => i.message.replace(/ \(line.*$/u, ''));
+    const messages = (text: string): string[] =>
+      invalid(() => parseMachineConfig(text)).issues.map((i) => i.message.replace(/ \(line.*$/u, ''));
     expect(messages(hc('5ms', '1ms'))).toEqual(['must be at least 10ms (got "5ms")']);
     expect(messages(hc('2h', '1s'))).toEqual(['must be at most 1h (got "2h")']);
     expect(messages(hc('1s', '1500us'))).toEqual(['must be a whole number of milliseconds (got "1500us")']);
@@ -211,9 +228,15 @@ describe('parseMachineConfig: more ways to be wrong', () => {
   });
 
   it('refuses text nested deeper than the parser can take, before parsing it (it would abort the process)', () => {
-    for (const nested of ['['.repeat(5_000), `${'{a: '.repeat(3_000)}1${'}'.repeat(3_000)}`, `${worker}    x:\n${Array.from({ length: 150 }, (_, i) => `${' '.repeat(6 + 2 * i)}k${i}:\n`).join('')}`]) {
+    for (const nested of [
+      '['.repeat(5_000),
+      `${'{a: '.repeat(3_000)}1${'}'.repeat(3_000)}`,
+      `${worker}    x:\n${Array.from({ length: 150 }, (_, i) => `${' '.repeat(6 + 2 * i)}k${i}:\n`).join('')}`,
+    ]) {
       const err = invalid(() => parseMachineConfig(nested));
-      expect(err.issues).toEqual([{ path: '', message: expect.stringMatching(/^not valid YAML: nested more than 100 levels deep \(line \d+, column \d+\)$/) }]);
+      expect(err.issues).toEqual([
+        { path: '', message: expect.stringMatching(/^not valid YAML: nested more than 100 levels deep \(line \d+, column \d+\)$/) },
+      ]);
     }
   });
 });

@@ -7,7 +7,10 @@ const one = (fields: Record<string, unknown>): string => `members:\n  - ${JSON.s
 const ok = { id: 'n1', hostname: 'n1', machineType: 'worker', addresses: ['10.0.0.1'] };
 /** The issues of a file that must be rejected, positions cut off. */
 const issuesOf = (text: string) =>
-  invalid(() => parseMembersFile(text)).issues.map((i) => ({ path: i.path, message: i.message.replace(/ \(line \d+, column \d+\)$/u, '') }));
+  invalid(() => parseMembersFile(text)).issues.map((i) => ({
+    path: i.path,
+    message: i.message.replace(/ \(line \d+, column \d+\)$/u, ''),
+  }));
 
 describe('parseMembersFile', () => {
   it('reads YAML: nodeId defaults to the id, init is controlplane, controlPlane: {} gets 6443', () => {
@@ -105,7 +108,13 @@ describe('memberSpecSchema', () => {
   it('normalises, and parsing its own output changes nothing', () => {
     const input = { nodeId: 'x', hostname: 'x', machineType: 'init', addresses: ['10.1.1.1'], controlPlane: {} };
     const once = memberSpecSchema.parse(input);
-    expect(once).toEqual({ nodeId: 'x', hostname: 'x', machineType: 'controlplane', addresses: ['10.1.1.1'], controlPlane: { apiServerPort: 6443 } });
+    expect(once).toEqual({
+      nodeId: 'x',
+      hostname: 'x',
+      machineType: 'controlplane',
+      addresses: ['10.1.1.1'],
+      controlPlane: { apiServerPort: 6443 },
+    });
     expect(memberSpecSchema.parse(once)).toEqual(once);
   });
 

@@ -89,9 +89,12 @@ describe('properties: nothing but InvalidConfigError escapes', () => {
 
   it('arbitrary document lists', () => {
     fc.assert(
-      fc.property(fc.array(fc.anything({ withNullPrototype: true, withBigInt: true, withDate: true, withMap: true }), { maxLength: 4 }), (docs) => {
-        onlyInvalidConfig(() => machineConfigView(docs));
-      }),
+      fc.property(
+        fc.array(fc.anything({ withNullPrototype: true, withBigInt: true, withDate: true, withMap: true }), { maxLength: 4 }),
+        (docs) => {
+          onlyInvalidConfig(() => machineConfigView(docs));
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -163,7 +166,12 @@ const validConfig = fc
     };
     const documents: unknown[] = [v1];
     if (c.modern) {
-      documents.push({ apiVersion: 'v1alpha1', kind: 'KubeClusterConfig', endpoint: url, ...(c.clusterName === undefined ? {} : { clusterName: c.clusterName }) });
+      documents.push({
+        apiVersion: 'v1alpha1',
+        kind: 'KubeClusterConfig',
+        endpoint: url,
+        ...(c.clusterName === undefined ? {} : { clusterName: c.clusterName }),
+      });
       if (c.apiPort !== undefined) documents.push({ apiVersion: 'v1alpha1', kind: 'KubeAPIServerConfig', apiPort: c.apiPort });
       if (prismFields !== undefined && !disabled) documents.push({ apiVersion: 'v1alpha1', kind: 'KubePrismConfig', ...prismFields });
       documents.push({ apiVersion: 'v1alpha1', kind: 'HostnameConfig', auto: 'stable' });

@@ -55,9 +55,7 @@ describe.skipIf(!present)(`Talos fixtures in ${talosFixtures}`, () => {
 
   it(`${FRAGMENT} parses, and appended to a machine config enables KubePrism with its settings`, () => {
     const fragment = parseMachineConfigDocuments(read(FRAGMENT));
-    expect(fragment).toEqual([
-      { apiVersion: 'v1alpha1', kind: 'KubePrismConfig', port: 7445, tlsServerName: 'api.cluster.local' },
-    ]);
+    expect(fragment).toEqual([{ apiVersion: 'v1alpha1', kind: 'KubePrismConfig', port: 7445, tlsServerName: 'api.cluster.local' }]);
     const view = machineConfigView([...parseMachineConfigDocuments(fixture('base-for-patch.yaml')), ...fragment]);
     expect(view.kubePrism).toMatchObject({ enabled: true, port: 7445, tlsServerName: 'api.cluster.local' });
     expect(view.machineType).toBe('worker');

@@ -2,12 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  KUBEPRISM_STATUS_ID,
-  KubeletConfigType,
-  KubePrismStatusType,
-  StaticPodConfigType,
-} from '../../src/resources/index.js';
+import { KUBEPRISM_STATUS_ID, KubeletConfigType, KubePrismStatusType, StaticPodConfigType } from '../../src/resources/index.js';
 import { kindOf, ptr } from '../../src/runtime/index.js';
 import { v1alpha1Config } from '../harness/configs.js';
 import { eventually, eventuallyList, eventuallyResource, fileChanges } from '../harness/eventually.js';
@@ -21,9 +16,13 @@ const status = ptr(KubePrismStatusType, KUBEPRISM_STATUS_ID);
 
 /** Plays the balancer's part: its status is what the component controllers wait for. */
 async function setListening(listening: boolean, port = 7445): Promise<void> {
-  await h.state.modify(status, (d) => {
-    d.spec = { host: `127.0.0.1:${port}`, healthy: listening, listening };
-  }, { owner: 'KubePrismController' });
+  await h.state.modify(
+    status,
+    (d) => {
+      d.spec = { host: `127.0.0.1:${port}`, healthy: listening, listening };
+    },
+    { owner: 'KubePrismController' },
+  );
 }
 
 const serverOf = (check: (server: string | undefined) => void) => eventuallyResource(h.state, kubelet, (r) => check(r?.spec.server));
@@ -65,7 +64,10 @@ describe('KubeletConfigController and StaticPodConfigController', () => {
         ['kube-scheduler', 'https://localhost:6444'],
       ]),
     );
-    await h.config.apply(`${v1alpha1Config({ machineType: 'controlplane', localAPIServerPort: 6444 })}\n---\napiVersion: v1alpha1\nkind: KubePrismConfig\nport: 7445\ntlsServerName: api.internal\n`, 'test');
+    await h.config.apply(
+      `${v1alpha1Config({ machineType: 'controlplane', localAPIServerPort: 6444 })}\n---\napiVersion: v1alpha1\nkind: KubePrismConfig\nport: 7445\ntlsServerName: api.internal\n`,
+      'test',
+    );
     await setListening(true);
     await eventuallyList(h.state, kindOf(StaticPodConfigType), (items) =>
       expect(items.map((i) => [i.metadata.id, i.spec.server, i.spec.tlsServerName])).toEqual([
@@ -106,7 +108,9 @@ describe('KubeletConfigController and StaticPodConfigController', () => {
     const before = await stat(file('kubelet'));
     await setListening(true);
     await eventually(changes, async () => expect((await read(file('kubelet'))).clusters[0].cluster.server).toBe('https://127.0.0.1:7445'));
-    await eventually(changes, async () => expect(parse((await read(proxyFile)).data.kubeconfig).clusters[0].cluster.server).toBe('https://127.0.0.1:7445'));
+    await eventually(changes, async () =>
+      expect(parse((await read(proxyFile)).data.kubeconfig).clusters[0].cluster.server).toBe('https://127.0.0.1:7445'),
+    );
     const after = await stat(file('kubelet'));
     expect(after.ino).not.toBe(before.ino); // replaced by rename, never rewritten in place
 

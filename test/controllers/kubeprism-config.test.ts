@@ -1,5 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { KUBEPRISM_CONFIG_ID, KubePrismConfigType, MACHINE_CONFIG_ID, MachineConfigStatusType, MachineConfigType } from '../../src/resources/index.js';
+import {
+  KUBEPRISM_CONFIG_ID,
+  KubePrismConfigType,
+  MACHINE_CONFIG_ID,
+  MachineConfigStatusType,
+  MachineConfigType,
+} from '../../src/resources/index.js';
 import { ptr } from '../../src/runtime/index.js';
 import { CONFIG_SOURCE_OWNER } from '../../src/agent/machine-config-source.js';
 import { v1alpha1Config } from '../harness/configs.js';
@@ -63,7 +69,10 @@ describe('KubePrismConfigController', () => {
     });
     const mcBefore = await h.state.get(ptr(MachineConfigType, MACHINE_CONFIG_ID));
     const result = await h.config.apply(v1alpha1Config({ kubePrism: { enabled: true, port: 70000 } }), 'api');
-    expect(result).toMatchObject({ applied: false, issues: [{ path: 'machine.features.kubePrism.port', message: expect.stringMatching(/1-65535/) }] });
+    expect(result).toMatchObject({
+      applied: false,
+      issues: [{ path: 'machine.features.kubePrism.port', message: expect.stringMatching(/1-65535/) }],
+    });
     const status = await h.state.get(ptr(MachineConfigStatusType, MACHINE_CONFIG_ID));
     expect(status.spec.lastError).toMatchObject({ source: 'api', issues: [{ path: 'machine.features.kubePrism.port' }] });
     expect(status.spec.appliedVersion).toBe(mcBefore.metadata.version);

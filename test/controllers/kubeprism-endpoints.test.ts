@@ -11,7 +11,9 @@ let h: ChainHarness;
 afterEach(async () => h?.close());
 
 const endpointsOf = (check: (list: string[]) => void) =>
-  eventuallyResource(h.state, id, (r) => check((r?.spec.endpoints ?? []).map((e) => `${e.source}${e.member ? `(${e.member})` : ''} ${e.host} ${e.port}`)));
+  eventuallyResource(h.state, id, (r) =>
+    check((r?.spec.endpoints ?? []).map((e) => `${e.source}${e.member ? `(${e.member})` : ''} ${e.host} ${e.port}`)),
+  );
 
 const cp = (addresses: string[], apiServerPort = 6443) => ({
   nodeId: 'x',

@@ -29,7 +29,9 @@ beforeEach(async () => {
   state = await createState();
   await registerKubeprismTypes(state);
   engine = new Engine(state, { backoff: { initialMs: 10, maxMs: 100, multiplier: 2, jitter: 0 } });
-  engine.register(kubePrismController({ drainTimeoutMs: 200, connectionRefreshMs: 100, balancer: { listenBackoff: { initialMs: 20, maxMs: 100 } } }));
+  engine.register(
+    kubePrismController({ drainTimeoutMs: 200, connectionRefreshMs: 100, balancer: { listenBackoff: { initialMs: 20, maxMs: 100 } } }),
+  );
   engine.start();
 });
 
@@ -40,17 +42,21 @@ afterEach(async () => {
 
 // Upstream resources are fed by these tests as the config and endpoints controllers would.
 function setConfig(port: number, extra: Partial<SpecOfKubePrismConfig> = {}) {
-  return state.modify(configPtr, (d) => {
-    d.spec = {
-      host: '127.0.0.1',
-      port,
-      listenAddresses: ['127.0.0.1'],
-      healthCheck: { mode: 'readyz', intervalMs: 100, timeoutMs: 80, jitter: 0.1 },
-      closeConnectionsOnDown: true,
-      maxConnections: 100,
-      ...extra,
-    };
-  }, { owner: 'KubePrismConfigController' });
+  return state.modify(
+    configPtr,
+    (d) => {
+      d.spec = {
+        host: '127.0.0.1',
+        port,
+        listenAddresses: ['127.0.0.1'],
+        healthCheck: { mode: 'readyz', intervalMs: 100, timeoutMs: 80, jitter: 0.1 },
+        closeConnectionsOnDown: true,
+        maxConnections: 100,
+        ...extra,
+      };
+    },
+    { owner: 'KubePrismConfigController' },
+  );
 }
 
 function setEndpoints(list: FakeApiServer[]) {
@@ -70,7 +76,9 @@ describe('KubePrismController', () => {
     const port = await freePort();
     await setEndpoints([a!, b!]);
     await setConfig(port);
-    await eventuallyResource(state, statusPtr, (r) => expect(r?.spec).toEqual({ host: `127.0.0.1:${port}`, healthy: true, listening: true }));
+    await eventuallyResource(state, statusPtr, (r) =>
+      expect(r?.spec).toEqual({ host: `127.0.0.1:${port}`, healthy: true, listening: true }),
+    );
     await eventuallyList(state, kindOf(KubePrismUpstreamType), (items) =>
       expect(items.map((u) => [u.metadata.id, u.spec.healthy, u.spec.tier < 5])).toEqual([
         [`127.0.0.2:${a!.port}`, true, true],
@@ -132,10 +140,14 @@ describe('KubePrismController', () => {
       return r!;
     });
     await setEndpoints([a!]);
-    await eventuallyList(state, kindOf(KubePrismUpstreamType), (items) => expect(items.map((u) => u.metadata.id)).toEqual([`127.0.0.2:${a!.port}`]));
+    await eventuallyList(state, kindOf(KubePrismUpstreamType), (items) =>
+      expect(items.map((u) => u.metadata.id)).toEqual([`127.0.0.2:${a!.port}`]),
+    );
     expect((await state.get(ptr(KubePrismUpstreamType, survivor.metadata.id))).spec.score).toBe(5); // health state kept, not re-learnt
     await setEndpoints([]);
-    await eventuallyResource(state, statusPtr, (r) => expect(r?.spec).toMatchObject({ healthy: false, listening: true, error: 'no upstream endpoints' }));
+    await eventuallyResource(state, statusPtr, (r) =>
+      expect(r?.spec).toMatchObject({ healthy: false, listening: true, error: 'no upstream endpoints' }),
+    );
   });
 
   it('passes the first-byte timeout on: a black hole still judged healthy is left after it, and the upstream says why', async () => {

@@ -17,7 +17,11 @@ import { eventually, eventuallyResource, fileChanges } from '../harness/eventual
 import { startChain, type ChainHarness } from './chain.js';
 
 const TALOS = path.resolve(import.meta.dirname, '..', '..', '..', 'shared', 'fixtures', 'talos');
-const files = existsSync(TALOS) ? readdirSync(TALOS).filter((f) => /^v[\d.]+-.*\.yaml$/.test(f)).sort() : [];
+const files = existsSync(TALOS)
+  ? readdirSync(TALOS)
+      .filter((f) => /^v[\d.]+-.*\.yaml$/.test(f))
+      .sort()
+  : [];
 
 let h: ChainHarness | undefined;
 afterEach(async () => {
@@ -33,13 +37,18 @@ describe.skipIf(files.length === 0)(`real Talos configs through the whole contro
     h = chain;
     expect(await chain.config.apply(text, `file:${file}`)).toMatchObject({ applied: true });
     if (view.kubePrism.enabled) {
-      await eventuallyResource(chain.state, ptr(KubePrismConfigType, KUBEPRISM_CONFIG_ID), (r) => expect(r?.spec.port).toBe(view.kubePrism.port));
+      await eventuallyResource(chain.state, ptr(KubePrismConfigType, KUBEPRISM_CONFIG_ID), (r) =>
+        expect(r?.spec.port).toBe(view.kubePrism.port),
+      );
     }
     await eventuallyResource(chain.state, ptr(KubePrismEndpointsType, KUBEPRISM_ENDPOINTS_ID), (r) =>
       expect(r?.spec.endpoints[0]).toEqual({ host: view.clusterEndpoint.host, port: view.clusterEndpoint.port, source: 'clusterEndpoint' }),
     );
     // No balancer runs here, so KubePrism never listens: the components keep their fallbacks.
-    const fallback = view.machineType === 'controlplane' ? httpsURL('localhost', view.localAPIServerPort) : httpsURL(view.clusterEndpoint.host, view.clusterEndpoint.port);
+    const fallback =
+      view.machineType === 'controlplane'
+        ? httpsURL('localhost', view.localAPIServerPort)
+        : httpsURL(view.clusterEndpoint.host, view.clusterEndpoint.port);
     await eventuallyResource(chain.state, ptr(KubeletConfigType, 'kubelet'), (r) => expect(r?.spec.server).toBe(fallback));
     await eventually(fileChanges(chain.outputDir), async () => {
       const kubeconfig = parse(await readFile(path.join(chain.outputDir, 'kubelet', 'kubeconfig'), 'utf8'));

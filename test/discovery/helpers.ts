@@ -6,12 +6,7 @@ import { expect } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import type { MemberSpec } from '../../src/config/index.js';
 import type { KubernetesMembersOptions } from '../../src/controllers/index.js';
-import {
-  DiscoveryStatusType,
-  KUBERNETES_DISCOVERY_ID,
-  MemberType,
-  type DiscoveryStatusSpec,
-} from '../../src/resources/index.js';
+import { DiscoveryStatusType, KUBERNETES_DISCOVERY_ID, MemberType, type DiscoveryStatusSpec } from '../../src/resources/index.js';
 import { kindOf, ptr, type Resource } from '../../src/runtime/index.js';
 import { v1alpha1Config } from '../harness/configs.js';
 import { eventually, eventuallyList, eventuallyResource } from '../harness/eventually.js';

@@ -27,7 +27,12 @@ async function refusal(file: string): Promise<string> {
 describe('loadKubeconfig', () => {
   it('reads inline data, a token and tls-server-name from the current context', async () => {
     const file = await writeKubeconfig(dir, { ca: PEM, token: 'abc', tlsServerName: 'api.internal' });
-    expect(await loadKubeconfig(file)).toEqual({ ca: Buffer.from(PEM), token: 'abc', tlsServerName: 'api.internal', insecureSkipTlsVerify: false });
+    expect(await loadKubeconfig(file)).toEqual({
+      ca: Buffer.from(PEM),
+      token: 'abc',
+      tlsServerName: 'api.internal',
+      insecureSkipTlsVerify: false,
+    });
   });
 
   it('reads files, relative paths against the kubeconfig directory (as kubectl does), and a token file', async () => {
@@ -38,8 +43,17 @@ describe('loadKubeconfig', () => {
       writeFile(path.join(dir, 'client.key'), 'KEY'),
       writeFile(path.join(dir, 'token'), 'from-file\n'),
     ]);
-    const withCert = await writeKubeconfig(dir, { caFile: 'pki/ca.crt', certFile: 'pki/client.crt', keyFile: path.join(dir, 'client.key') }, 'a.conf');
-    expect(await loadKubeconfig(withCert)).toEqual({ ca: Buffer.from('CA'), cert: Buffer.from('CERT'), key: Buffer.from('KEY'), insecureSkipTlsVerify: false });
+    const withCert = await writeKubeconfig(
+      dir,
+      { caFile: 'pki/ca.crt', certFile: 'pki/client.crt', keyFile: path.join(dir, 'client.key') },
+      'a.conf',
+    );
+    expect(await loadKubeconfig(withCert)).toEqual({
+      ca: Buffer.from('CA'),
+      cert: Buffer.from('CERT'),
+      key: Buffer.from('KEY'),
+      insecureSkipTlsVerify: false,
+    });
     const withTokenFile = await writeKubeconfig(dir, { user: { tokenFile: 'token' } }, 'b.conf');
     expect((await loadKubeconfig(withTokenFile)).token).toBe('from-file');
   });
@@ -48,7 +62,11 @@ describe('loadKubeconfig', () => {
     const missing = path.join(dir, 'nope.conf');
     expect(await refusal(missing)).toMatch(new RegExp(`^kubeconfig ${missing}: cannot read file ${missing}: ENOENT`));
     const cases: Array<[string, Parameters<typeof writeKubeconfig>[1] | string, RegExp]> = [
-      ['exec plugin', { token: 'x', user: { exec: { command: 'aws' } } }, /user "node": exec is not supported; use a client certificate or a token/],
+      [
+        'exec plugin',
+        { token: 'x', user: { exec: { command: 'aws' } } },
+        /user "node": exec is not supported; use a client certificate or a token/,
+      ],
       ['no identity', { ca: PEM }, /user "node" has no client certificate and no token/],
       ['cert without key', { certFile: 'c.crt', token: 'x' }, /cannot read client-certificate .*c\.crt/],
       ['not YAML', 'clusters: [', /not YAML/],

@@ -50,7 +50,9 @@ describe('Kubernetes discovery when API servers go away', () => {
 
     // The external endpoint (a) dies: the dropped watch re-lists through KubePrism, which dials b.
     await a.stop();
-    await eventuallyStatus(n, (s) => expect([s.phase, s.lastError?.code, b.openWatches]).toEqual(['watching', DISCOVERY_CODES.watchBroken, 1]));
+    await eventuallyStatus(n, (s) =>
+      expect([s.phase, s.lastError?.code, b.openWatches]).toEqual(['watching', DISCOVERY_CODES.watchBroken, 1]),
+    );
     store.set(apiServerSlice('kubernetes-b', [{ address: '127.0.0.3' }, { address: '127.0.0.24' }], b.port));
     const members = await eventuallyMembers(n, { 'k8s-127.0.0.2': a.port, 'k8s-127.0.0.3': b.port, 'k8s-127.0.0.24': b.port });
 
@@ -84,7 +86,9 @@ describe('Kubernetes discovery when API servers go away', () => {
     const kubeconfig = await writeKubeconfig(dir, { ...files, tlsServerName: 'kubernetes' });
     node = await startNode(dir, { endpoint: `https://127.0.0.2:${api.port}`, kubeconfig });
     await eventuallyMembers(node, { 'k8s-127.0.0.21': 6443 });
-    expect(api.seen('list').map((r) => [r.clientCert, r.authorization, r.serverName])).toEqual([[new X509Certificate(cert).fingerprint256, undefined, 'kubernetes']]);
+    expect(api.seen('list').map((r) => [r.clientCert, r.authorization, r.serverName])).toEqual([
+      [new X509Certificate(cert).fingerprint256, undefined, 'kubernetes'],
+    ]);
 
     // The CA file now holds another CA: the next attempt refuses the server, the member stays.
     const other = await generate([{ name: 'commonName', value: 'another-ca' }], { keyType: 'ec', curve: 'P-256', algorithm: 'sha256' });
@@ -99,7 +103,11 @@ describe('Kubernetes discovery when API servers go away', () => {
     api.store.set(apiServerSlice('kubernetes', [{ address: '127.0.0.21' }], 6443));
     api.listDelayMs = 1_000;
     const dir = await tempDir();
-    node = await startNode(dir, { endpoint: `https://127.0.0.2:${api.port}`, kubeconfig: await tokenKubeconfig(dir) }, { requestTimeoutMs: 500 });
+    node = await startNode(
+      dir,
+      { endpoint: `https://127.0.0.2:${api.port}`, kubeconfig: await tokenKubeconfig(dir) },
+      { requestTimeoutMs: 500 },
+    );
     await eventuallyStatus(node, (s) => expect(s.lastError?.code).toBe(DISCOVERY_CODES.timeout));
     api.listDelayMs = 200;
     await eventuallyStatus(node, (s) => expect([s.phase, s.members]).toEqual(['watching', 1]));
@@ -110,13 +118,25 @@ describe('Kubernetes discovery when API servers go away', () => {
     const endpoint = `https://127.0.0.2:${await freePort('127.0.0.2')}`;
     node = await startNode(dir, { endpoint });
     const n = node;
-    await eventuallyStatus(n, (s) => expect(s).toMatchObject({ enabled: true, phase: 'waiting', waitingFor: expect.stringMatching(/^credentials: set kubernetesDiscovery.kubeconfig/) }));
+    await eventuallyStatus(n, (s) =>
+      expect(s).toMatchObject({
+        enabled: true,
+        phase: 'waiting',
+        waitingFor: expect.stringMatching(/^credentials: set kubernetesDiscovery.kubeconfig/),
+      }),
+    );
     const kubeconfig = path.join(dir, 'missing.conf');
     await n.configure({ endpoint, kubeconfig, kubePrism: false });
-    await eventuallyStatus(n, (s) => expect(s).toMatchObject({ phase: 'waiting', waitingFor: expect.stringMatching(/^KubePrism: it is disabled/) }));
+    await eventuallyStatus(n, (s) =>
+      expect(s).toMatchObject({ phase: 'waiting', waitingFor: expect.stringMatching(/^KubePrism: it is disabled/) }),
+    );
     await n.configure({ endpoint, kubeconfig });
     await eventuallyStatus(n, (s) => {
-      expect(s).toMatchObject({ phase: 'backoff', server: `https://127.0.0.1:${n.port}`, lastError: { code: DISCOVERY_CODES.credentials } });
+      expect(s).toMatchObject({
+        phase: 'backoff',
+        server: `https://127.0.0.1:${n.port}`,
+        lastError: { code: DISCOVERY_CODES.credentials },
+      });
       expect(s.lastError?.message).toContain(kubeconfig);
     });
     await writeKubeconfig(dir, { token: TOKEN, user: { exec: { command: 'aws' } } }, 'missing.conf');

@@ -4,7 +4,13 @@ import { RemovalDebounce } from '../../src/discovery/index.js';
 
 // Time is passed in (ms); the removal delay is 30 s throughout.
 const DELAY = 30_000;
-const spec = (address: string, port = 6443): MemberSpec => ({ nodeId: address, hostname: address, machineType: 'controlplane', addresses: [address], controlPlane: { apiServerPort: port } });
+const spec = (address: string, port = 6443): MemberSpec => ({
+  nodeId: address,
+  hostname: address,
+  machineType: 'controlplane',
+  addresses: [address],
+  controlPlane: { apiServerPort: port },
+});
 const map = (...specs: MemberSpec[]) => new Map(specs.map((s) => [`k8s-${s.addresses[0]}`, s]));
 const ids = (m: ReadonlyMap<string, unknown>) => [...m.keys()].sort();
 

@@ -31,9 +31,14 @@ afterEach(async () => {
 });
 
 /** A fake API server on 127.0.0.2 listing API servers on 127.0.0.21-23, and a node pointed at it. */
-async function start(prepare?: (agent: Agent) => Promise<void>, options: KubernetesMembersOptions = {}): Promise<{ node: TestNode; api: FakeK8sApi }> {
+async function start(
+  prepare?: (agent: Agent) => Promise<void>,
+  options: KubernetesMembersOptions = {},
+): Promise<{ node: TestNode; api: FakeK8sApi }> {
   api = await FakeK8sApi.start({ name: 'api', host: '127.0.0.2', token: TOKEN });
-  api.store.set(apiServerSlice('kubernetes', [{ address: '127.0.0.21' }, { address: '127.0.0.22' }, { address: '127.0.0.23', ready: false }], 6443));
+  api.store.set(
+    apiServerSlice('kubernetes', [{ address: '127.0.0.21' }, { address: '127.0.0.22' }, { address: '127.0.0.23', ready: false }], 6443),
+  );
   const dir = await tempDir();
   const { cert } = await testCertificate();
   const kubeconfig = await writeKubeconfig(dir, { ca: cert, token: TOKEN, tlsServerName: 'kubernetes' });
@@ -46,10 +51,24 @@ describe('Kubernetes discovery through the real balancer', () => {
     const { node, api } = await start();
     const [first] = await eventuallyMembers(node, { 'k8s-127.0.0.21': 6443, 'k8s-127.0.0.22': 6443 });
     expect(first?.metadata).toMatchObject({ owner: 'KubernetesMembersController', labels: { [MEMBER_SOURCE_LABEL]: 'kubernetes' } });
-    expect(first?.spec).toEqual({ nodeId: '127.0.0.21', hostname: '127.0.0.21', machineType: 'controlplane', addresses: ['127.0.0.21'], controlPlane: { apiServerPort: 6443 } });
+    expect(first?.spec).toEqual({
+      nodeId: '127.0.0.21',
+      hostname: '127.0.0.21',
+      machineType: 'controlplane',
+      addresses: ['127.0.0.21'],
+      controlPlane: { apiServerPort: 6443 },
+    });
     const listed = String(api.store.resourceVersion);
     await eventuallyStatus(node, (s) =>
-      expect(s).toMatchObject({ enabled: true, phase: 'watching', members: 2, leaving: 0, relists: 0, resourceVersion: listed, server: `https://127.0.0.1:${node.port}` }),
+      expect(s).toMatchObject({
+        enabled: true,
+        phase: 'watching',
+        members: 2,
+        leaving: 0,
+        relists: 0,
+        resourceVersion: listed,
+        server: `https://127.0.0.1:${node.port}`,
+      }),
     );
     // The members reach the balancer unchanged, after the cluster endpoint.
     await eventuallyResource(node.agent.state, ptr(KubePrismEndpointsType, KUBEPRISM_ENDPOINTS_ID), (r) =>
@@ -60,9 +79,13 @@ describe('Kubernetes discovery through the real balancer', () => {
       ]),
     );
     // The watch runs through the balancer: it is the one connection KubePrism holds to the API server.
-    await eventuallyResource(node.agent.state, ptr(KubePrismUpstreamType, `127.0.0.2:${api.port}`), (r) => expect(r?.spec.activeConnections).toBe(1));
+    await eventuallyResource(node.agent.state, ptr(KubePrismUpstreamType, `127.0.0.2:${api.port}`), (r) =>
+      expect(r?.spec.activeConnections).toBe(1),
+    );
     const [list, watch] = [api.seen('list'), api.seen('watch')];
-    expect(list.map((r) => [r.authorization, r.serverName, Object.fromEntries(r.query)])).toEqual([[`Bearer ${TOKEN}`, 'kubernetes', { labelSelector: SELECTOR }]]);
+    expect(list.map((r) => [r.authorization, r.serverName, Object.fromEntries(r.query)])).toEqual([
+      [`Bearer ${TOKEN}`, 'kubernetes', { labelSelector: SELECTOR }],
+    ]);
     expect(watch.map((r) => Object.fromEntries(r.query))).toEqual([
       { labelSelector: SELECTOR, watch: '1', resourceVersion: listed, allowWatchBookmarks: 'true', timeoutSeconds: '30' },
     ]);
@@ -113,7 +136,13 @@ describe('Kubernetes discovery through the real balancer', () => {
   });
 
   it('leaves a member id that a file or the API already holds alone, and says so', async () => {
-    const held = { nodeId: 'cp-2', hostname: 'cp-2', machineType: 'controlplane' as const, addresses: ['127.0.0.99'], controlPlane: { apiServerPort: 6443 } };
+    const held = {
+      nodeId: 'cp-2',
+      hostname: 'cp-2',
+      machineType: 'controlplane' as const,
+      addresses: ['127.0.0.99'],
+      controlPlane: { apiServerPort: 6443 },
+    };
     const { node } = await start(async (agent) => void (await agent.putMember('k8s-127.0.0.22', held, 'file')));
     await eventuallyStatus(node, (s) => expect(s).toMatchObject({ phase: 'watching', members: 2, conflicts: ['k8s-127.0.0.22'] }));
     const [discovered, kept] = await eventuallyMembers(node, { 'k8s-127.0.0.21': 6443, 'k8s-127.0.0.22': 6443 });
@@ -136,7 +165,11 @@ describe('Kubernetes discovery through the real balancer', () => {
       ['history compacted', () => (api.store.compact(), api.endWatches()), DISCOVERY_CODES.gone],
       ['ERROR 500', () => api.sendError(500), DISCOVERY_CODES.watchError],
       ['not JSON', () => api.sendRaw('{"type": "ADDED", "object": nonsense}\n'), DISCOVERY_CODES.badResponse],
-      ['wrong shape', () => api.sendRaw('{"type":"ADDED","object":{"metadata":{"name":"x"},"addressType":"IPv4","endpoints":"none"}}\n'), DISCOVERY_CODES.badResponse],
+      [
+        'wrong shape',
+        () => api.sendRaw('{"type":"ADDED","object":{"metadata":{"name":"x"},"addressType":"IPv4","endpoints":"none"}}\n'),
+        DISCOVERY_CODES.badResponse,
+      ],
       ['line too long', () => api.sendRaw('x'.repeat(1024 * 1024 + 1)), DISCOVERY_CODES.limit],
       ['dropped watch', () => api.dropWatches(), DISCOVERY_CODES.watchBroken],
       ['garbage list', () => (api.listBodies.push('{"items": 5}'), api.sendError(410)), DISCOVERY_CODES.badResponse],

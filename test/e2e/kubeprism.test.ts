@@ -27,7 +27,11 @@ const isBalancerWired = async (): Promise<boolean> => {
 };
 
 /** Reads an NDJSON watch until `done(lines)` holds (with a deadline), then disconnects. */
-async function watchUntil(route: string, done: (lines: Array<Record<string, unknown>>) => boolean, timeoutMs = 15_000): Promise<Array<Record<string, unknown>>> {
+async function watchUntil(
+  route: string,
+  done: (lines: Array<Record<string, unknown>>) => boolean,
+  timeoutMs = 15_000,
+): Promise<Array<Record<string, unknown>>> {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(new Error(`watch ${route} never satisfied within ${timeoutMs} ms`)), timeoutMs);
   const lines: Array<Record<string, unknown>> = [];
@@ -68,15 +72,30 @@ beforeAll(async () => {
       kubePrism: { enabled: true, port: kubePrismPort, healthCheck: { interval: '200ms', timeout: '150ms' } },
     }),
   );
-  const members = { members: [{ id: 'cp-1', hostname: 'cp-1', machineType: 'controlplane', addresses: [loopback(2)], controlPlane: { apiServerPort: fakes[1]!.port } }] };
+  const members = {
+    members: [
+      {
+        id: 'cp-1',
+        hostname: 'cp-1',
+        machineType: 'controlplane',
+        addresses: [loopback(2)],
+        controlPlane: { apiServerPort: fakes[1]!.port },
+      },
+    ],
+  };
   await writeFile(path.join(dir, 'members.yaml'), JSON.stringify(members));
   agent = new Spawned([
     'run',
-    '--config', path.join(dir, 'config.yaml'),
-    '--api', api,
-    '--state-dir', path.join(dir, 'state'),
-    '--members', path.join(dir, 'members.yaml'),
-    '--log-level', 'debug',
+    '--config',
+    path.join(dir, 'config.yaml'),
+    '--api',
+    api,
+    '--state-dir',
+    path.join(dir, 'state'),
+    '--members',
+    path.join(dir, 'members.yaml'),
+    '--log-level',
+    'debug',
   ]);
   await agent.waitForLog('kubeprism running');
 }, 30_000);
@@ -91,19 +110,33 @@ describe('kubeprism (the built binary)', () => {
   it('answers get, dump and graph', async () => {
     const table = await kubeprism(['get', 'members', '--api', api]);
     expect(table).toMatchObject({ code: 0, stderr: '' });
-    expect(table.stdout.split('\n')[0]?.split(/\s{3,}/)).toEqual(['NAMESPACE', 'TYPE', 'ID', 'VERSION', 'HOSTNAME', 'MACHINE TYPE', 'ADDRESSES', 'API PORT']);
+    expect(table.stdout.split('\n')[0]?.split(/\s{3,}/)).toEqual([
+      'NAMESPACE',
+      'TYPE',
+      'ID',
+      'VERSION',
+      'HOSTNAME',
+      'MACHINE TYPE',
+      'ADDRESSES',
+      'API PORT',
+    ]);
     expect(table.stdout).toMatch(/cluster\s+Member\s+cp-1\s+1\s+cp-1\s+controlplane\s+\["127\.0\.0\.2"\]/);
 
     const kubelet = await kubeprism(['get', 'kubeletconfig', 'kubelet', '-o', 'yaml'], { env: { KUBEPRISM_API: api } });
     expect(kubelet.code).toBe(0);
-    const doc = parseAllDocuments(kubelet.stdout)[0]?.toJS() as { node: string; metadata: { type: string }; spec: { kubeconfigPath: string } };
+    const doc = parseAllDocuments(kubelet.stdout)[0]?.toJS() as {
+      node: string;
+      metadata: { type: string };
+      spec: { kubeconfigPath: string };
+    };
     expect(doc.node).toBe(api);
     expect(doc.metadata.type).toBe('KubeletConfigs.kubernetes.talos.dev');
     expect(doc.spec.kubeconfigPath).toContain('kubelet');
 
     const dump = await kubeprism(['dump', '-o', 'json', '--api', api]);
     const types = new Set((JSON.parse(dump.stdout) as Array<{ metadata: { type: string } }>).map((r) => r.metadata.type));
-    for (const type of ['MachineConfigs.config.talos.dev', 'Members.cluster.talos.dev', 'KubePrismEndpoints.kubernetes.talos.dev']) expect(types).toContain(type);
+    for (const type of ['MachineConfigs.config.talos.dev', 'Members.cluster.talos.dev', 'KubePrismEndpoints.kubernetes.talos.dev'])
+      expect(types).toContain(type);
 
     const graph = await kubeprism(['graph', '--api', api]);
     expect(graph.stdout).toMatch(/^digraph kubeprism \{[\s\S]*"KubePrismEndpointsController"/);
@@ -132,7 +165,13 @@ describe('kubeprism (the built binary)', () => {
   });
 
   it('takes members through the API and derives endpoints from them', async () => {
-    const spec = { nodeId: 'cp-9', hostname: 'cp-9', machineType: 'controlplane', addresses: ['10.0.0.99'], controlPlane: { apiServerPort: 6443 } };
+    const spec = {
+      nodeId: 'cp-9',
+      hostname: 'cp-9',
+      machineType: 'controlplane',
+      addresses: ['10.0.0.99'],
+      controlPlane: { apiServerPort: 6443 },
+    };
     expect((await call(base, 'PUT', '/v1/resources/members/cp-9', `spec: ${JSON.stringify(spec)}`, 'application/yaml')).status).toBe(201);
     const hasCp9 = (lines: Array<Record<string, unknown>>): boolean =>
       lines.some((l) => JSON.stringify((l.resource as { spec?: unknown } | undefined)?.spec ?? '').includes('"host":"10.0.0.99"'));
@@ -145,7 +184,8 @@ describe('kubeprism (the built binary)', () => {
   });
 
   it('applies a good config and rejects a bad one with its errors, changing nothing', async () => {
-    const version = async (): Promise<number> => ((await call(base, 'GET', '/v1/resources/mc/v1alpha1')).json() as { metadata: { version: number } }).metadata.version;
+    const version = async (): Promise<number> =>
+      ((await call(base, 'GET', '/v1/resources/mc/v1alpha1')).json() as { metadata: { version: number } }).metadata.version;
     const before = await version();
     const good = path.join(dir, 'good.yaml');
     await writeFile(
@@ -168,7 +208,9 @@ describe('kubeprism (the built binary)', () => {
     expect(rejected.stderr).toContain('machine.features.kubePrism.port:');
     expect(await version()).toBe(before + 1);
     const status = await kubeprism(['get', 'mcs', '-o', 'json', '--api', api]);
-    expect(JSON.parse(status.stdout)).toMatchObject([{ spec: { source: 'api', lastError: { issues: [{ path: 'machine.features.kubePrism.port' }] } } }]);
+    expect(JSON.parse(status.stdout)).toMatchObject([
+      { spec: { source: 'api', lastError: { issues: [{ path: 'machine.features.kubePrism.port' }] } } },
+    ]);
   });
 
   it('serves Prometheus metrics: process defaults and the controllers', async () => {
@@ -225,7 +267,15 @@ describe('kubeprism (the built binary)', () => {
 describe('kubeprism run: refusals and other addresses', () => {
   it('refuses a non-loopback --api address at start, with its code', async () => {
     for (const address of [`0.0.0.0:${await freePort()}`, '[::]:7446']) {
-      const res = await kubeprism(['run', '--config', path.join(dir, 'config.yaml'), '--state-dir', path.join(dir, 'refused'), '--api', address]);
+      const res = await kubeprism([
+        'run',
+        '--config',
+        path.join(dir, 'config.yaml'),
+        '--state-dir',
+        path.join(dir, 'refused'),
+        '--api',
+        address,
+      ]);
       expect(res.code, address).toBe(1);
       expect(res.stderr, address).toContain('KP_ERR_API_NOT_LOOPBACK');
       expect(res.stderr.trimEnd().split('\n'), address).toHaveLength(1);
@@ -233,7 +283,15 @@ describe('kubeprism run: refusals and other addresses', () => {
   });
 
   it('exits non-zero with the reason when no config can be used at start', async () => {
-    const res = await kubeprism(['run', '--config', path.join(dir, 'missing.yaml'), '--state-dir', path.join(dir, 'empty-state'), '--api', `127.0.0.1:${await freePort()}`]);
+    const res = await kubeprism([
+      'run',
+      '--config',
+      path.join(dir, 'missing.yaml'),
+      '--state-dir',
+      path.join(dir, 'empty-state'),
+      '--api',
+      `127.0.0.1:${await freePort()}`,
+    ]);
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/^kubeprism: cannot start: .*missing\.yaml.*\(KP_ERR_AGENT_START\)\n$/);
   });

@@ -27,7 +27,10 @@ export interface CommandResult {
 }
 
 /** Runs `kubeprism ARGS` to completion (killed, and failing, after `timeoutMs`). */
-export function kubeprism(args: readonly string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CommandResult> {
+export function kubeprism(
+  args: readonly string[],
+  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<CommandResult> {
   const timeoutMs = options.timeoutMs ?? 15_000;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { env: childEnv(options.env ?? {}), stdio: ['ignore', 'pipe', 'pipe'] });
@@ -115,10 +118,24 @@ export class Spawned {
       const evaluate = (): void => {
         const value = check();
         if (value) return finish(() => resolve(value));
-        if (!this.running) finish(() => reject(new Error(`process exited (${this.child.exitCode ?? this.child.signalCode}) before ${description}\nstdout: ${this.stdout.slice(-2000)}\nstderr: ${this.stderr}`)));
+        if (!this.running)
+          finish(() =>
+            reject(
+              new Error(
+                `process exited (${this.child.exitCode ?? this.child.signalCode}) before ${description}\nstdout: ${this.stdout.slice(-2000)}\nstderr: ${this.stderr}`,
+              ),
+            ),
+          );
       };
       const timer = setTimeout(
-        () => finish(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${description}\nstdout: ${this.stdout.slice(-2000)}\nstderr: ${this.stderr}`))),
+        () =>
+          finish(() =>
+            reject(
+              new Error(
+                `timed out after ${timeoutMs} ms waiting for ${description}\nstdout: ${this.stdout.slice(-2000)}\nstderr: ${this.stderr}`,
+              ),
+            ),
+          ),
         timeoutMs,
       );
       this.#wakers.add(evaluate);

@@ -112,9 +112,11 @@ export class FakeApiServer extends TestServer {
     this.requests.set(path, (this.requests.get(path) ?? 0) + 1);
     this.emit('request', path);
     const respond = (): void => {
-      if (path === '/readyz') return send(res, this.readyzStatus, this.readyzStatus < 300 ? 'ok' : '[-]etcd failed: reason withheld\nreadyz check failed');
+      if (path === '/readyz')
+        return send(res, this.readyzStatus, this.readyzStatus < 300 ? 'ok' : '[-]etcd failed: reason withheld\nreadyz check failed');
       if (path === '/livez' || path === '/healthz') return send(res, 200, 'ok');
-      const body = path === '/version' ? { name: this.name, major: '1', minor: '31', gitVersion: 'v1.31.0-fake' } : { name: this.name, path };
+      const body =
+        path === '/version' ? { name: this.name, major: '1', minor: '31', gitVersion: 'v1.31.0-fake' } : { name: this.name, path };
       res.setHeader('content-type', 'application/json');
       send(res, 200, JSON.stringify(body));
     };
@@ -146,13 +148,16 @@ export interface HttpsAnswer {
 /** `GET path` over a fresh TLS connection (no certificate check), e.g. through the balancer. */
 export function httpsGet(host: string, port: number, path = '/version', timeoutMs = 5_000): Promise<HttpsAnswer> {
   return new Promise((resolve, reject) => {
-    const req = request({ host, port, path, agent: false, rejectUnauthorized: false, servername: 'localhost', timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
+    const req = request(
+      { host, port, path, agent: false, rejectUnauthorized: false, servername: 'localhost', timeout: timeoutMs },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out after ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end();

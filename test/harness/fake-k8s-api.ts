@@ -11,7 +11,9 @@ export const SLICES_PATH = '/apis/discovery.k8s.io/v1/namespaces/default/endpoin
 export const SELECTOR = 'kubernetes.io/service-name=kubernetes';
 
 /** An EndpointSlice as the API serves it (plain JSON). */
-export type SliceObject = Record<string, unknown> & { metadata: { name: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string> } };
+export type SliceObject = Record<string, unknown> & {
+  metadata: { name: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string> };
+};
 
 /** One endpoint of {@link apiServerSlice}: an address, ready unless told. */
 export interface SliceEndpoint {
@@ -20,9 +22,18 @@ export interface SliceEndpoint {
 }
 
 /** A `default/kubernetes` EndpointSlice like kube-apiserver writes it. */
-export function apiServerSlice(name: string, endpoints: SliceEndpoint[], port: number, options: { addressType?: string; portName?: string } = {}): SliceObject {
+export function apiServerSlice(
+  name: string,
+  endpoints: SliceEndpoint[],
+  port: number,
+  options: { addressType?: string; portName?: string } = {},
+): SliceObject {
   return {
-    metadata: { name, namespace: 'default', labels: { 'kubernetes.io/service-name': 'kubernetes', 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' } },
+    metadata: {
+      name,
+      namespace: 'default',
+      labels: { 'kubernetes.io/service-name': 'kubernetes', 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' },
+    },
     addressType: options.addressType ?? 'IPv4',
     endpoints: endpoints.map((e) => ({ addresses: [e.address], conditions: e.ready === null ? {} : { ready: e.ready ?? true } })),
     ports: [{ name: options.portName ?? 'https', port, protocol: 'TCP' }],
@@ -75,7 +86,12 @@ export class SliceStore extends EventEmitter {
 
   list(): string {
     const items = [...this.slices.values()];
-    return JSON.stringify({ kind: 'EndpointSliceList', apiVersion: 'discovery.k8s.io/v1', metadata: { resourceVersion: String(this.resourceVersion) }, items });
+    return JSON.stringify({
+      kind: 'EndpointSliceList',
+      apiVersion: 'discovery.k8s.io/v1',
+      metadata: { resourceVersion: String(this.resourceVersion) },
+      items,
+    });
   }
 
   #record(type: 'ADDED' | 'MODIFIED' | 'DELETED', slice: SliceObject): void {
@@ -119,7 +135,14 @@ const json = (res: ServerResponse, status: number, body: unknown): void => {
   res.setHeader('content-type', 'application/json');
   res.end(JSON.stringify(body));
 };
-const statusObject = (code: number, reason: string, message: string) => ({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason, message });
+const statusObject = (code: number, reason: string, message: string) => ({
+  kind: 'Status',
+  apiVersion: 'v1',
+  status: 'Failure',
+  code,
+  reason,
+  message,
+});
 
 /**
  * A fake kube-apiserver over TLS serving `default/kubernetes` EndpointSlices: list, and watch with
@@ -177,7 +200,9 @@ export class FakeK8sApi extends TestServer {
 
   /** Sends a BOOKMARK at the current resourceVersion to every open watch. */
   bookmark(): void {
-    this.sendRaw(`${JSON.stringify({ type: 'BOOKMARK', object: { kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1', metadata: { resourceVersion: String(this.store.resourceVersion) } } })}\n`);
+    this.sendRaw(
+      `${JSON.stringify({ type: 'BOOKMARK', object: { kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1', metadata: { resourceVersion: String(this.store.resourceVersion) } } })}\n`,
+    );
   }
 
   /** Sends an ERROR event (a Status with `code`) to every open watch and ends them, as kube-apiserver does. */
@@ -225,10 +250,12 @@ export class FakeK8sApi extends TestServer {
     this.emit('request', seen);
     if (url.pathname === '/readyz' || url.pathname === '/livez' || url.pathname === '/healthz') return void res.end('ok');
     const authorized =
-      (this.token !== undefined && seen.authorization === `Bearer ${this.token}`) || (this.clientCert !== undefined && seen.clientCert === this.clientCert);
+      (this.token !== undefined && seen.authorization === `Bearer ${this.token}`) ||
+      (this.clientCert !== undefined && seen.clientCert === this.clientCert);
     if (!authorized) return json(res, 401, statusObject(401, 'Unauthorized', 'Unauthorized'));
     if (kind === 'other') return json(res, 404, statusObject(404, 'NotFound', `the server could not find ${url.pathname}`));
-    if (query.get('labelSelector') !== SELECTOR) return json(res, 400, statusObject(400, 'BadRequest', `unexpected labelSelector ${query.get('labelSelector')}`));
+    if (query.get('labelSelector') !== SELECTOR)
+      return json(res, 400, statusObject(400, 'BadRequest', `unexpected labelSelector ${query.get('labelSelector')}`));
     if (kind === 'list') {
       const body = this.listBodies.shift();
       const send = (): void => {

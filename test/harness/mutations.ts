@@ -26,7 +26,29 @@ export const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({
     kind: fc.constant('insert' as const),
     at: fc.nat(),
-    text: fc.constantFrom(':', '- ', '---\n', '{', '}', '[', ']', '&a ', '*a', '!!binary ', '"', "'", '#', '\t', '  ', '\n', '~', '<<: ', '0', '-1', 'null'),
+    text: fc.constantFrom(
+      ':',
+      '- ',
+      '---\n',
+      '{',
+      '}',
+      '[',
+      ']',
+      '&a ',
+      '*a',
+      '!!binary ',
+      '"',
+      "'",
+      '#',
+      '\t',
+      '  ',
+      '\n',
+      '~',
+      '<<: ',
+      '0',
+      '-1',
+      'null',
+    ),
   }),
   fc.record({ kind: fc.constant('dupLine' as const), at: fc.nat() }),
   fc.record({ kind: fc.constant('swapLines' as const), at: fc.nat(), with: fc.nat() }),
@@ -62,13 +84,34 @@ export function mutate(text: string, m: Mutation): string {
 
 /** A seed text after one to six random edits. */
 export function mutated(seeds: readonly string[]): fc.Arbitrary<string> {
-  return fc.tuple(fc.constantFrom(...seeds), fc.array(mutation, { minLength: 1, maxLength: 6 })).map(([seed, edits]) => edits.reduce(mutate, seed));
+  return fc
+    .tuple(fc.constantFrom(...seeds), fc.array(mutation, { minLength: 1, maxLength: 6 }))
+    .map(([seed, edits]) => edits.reduce(mutate, seed));
 }
 
 /** A value that is wrong almost anywhere a config expects something specific. */
 export const oddValue: fc.Arbitrary<unknown> = fc.oneof(
   fc.jsonValue({ maxDepth: 2 }),
-  fc.constantFrom('', ' ', '0', '-1', '1e999', 'true', 'yes', '~', 'https://', '::', '10.0.0.999', 'controlplane ', '5 s', 'P1D', 70000, -1, 0.5, 2 ** 53),
+  fc.constantFrom(
+    '',
+    ' ',
+    '0',
+    '-1',
+    '1e999',
+    'true',
+    'yes',
+    '~',
+    'https://',
+    '::',
+    '10.0.0.999',
+    'controlplane ',
+    '5 s',
+    'P1D',
+    70000,
+    -1,
+    0.5,
+    2 ** 53,
+  ),
 );
 
 /** Whether an issue at `issuePath` names `changed`, something inside it, or a parent of it. */

@@ -26,9 +26,10 @@ export function waitFor<T>(check: () => T | false | undefined | null, options: W
   const timeoutMs = options.timeoutMs ?? 5_000;
   return new Promise<T>((resolve, reject) => {
     let done = false;
-    let unsubscribe: (() => void) | undefined;
+    // Assigned after `finish` exists: a subscription may report (and finish) synchronously.
+    let unsubscribe: (() => void) | undefined = undefined;
     let poll: NodeJS.Timeout | undefined;
-    const finish = (err: unknown, value?: T): void => {
+    const finish = (err: Error | undefined, value?: T): void => {
       if (done) return;
       done = true;
       clearTimeout(deadline);
@@ -43,7 +44,7 @@ export function waitFor<T>(check: () => T | false | undefined | null, options: W
         const value = check();
         if (value) finish(undefined, value);
       } catch (err) {
-        finish(err);
+        finish(err instanceof Error ? err : new Error(String(err)));
       }
     };
     const deadline = setTimeout(() => {
@@ -95,7 +96,13 @@ export function waitForUpstream(
 }
 
 /** Wait for `event` on `emitter` (optionally one whose first argument passes `filter`). */
-export function waitForEvent<A = unknown>(emitter: EventEmitter, event: string, description: string, filter?: (arg: A) => boolean, timeoutMs = 5_000): Promise<A> {
+export function waitForEvent<A = unknown>(
+  emitter: EventEmitter,
+  event: string,
+  description: string,
+  filter?: (arg: A) => boolean,
+  timeoutMs = 5_000,
+): Promise<A> {
   let hit: { arg: A } | undefined; // boxed: the event's argument may itself be falsy
   return waitFor(() => hit, {
     description: `${description} (event "${event}")`,

@@ -62,7 +62,10 @@ describe('data path', () => {
       handler: (socket) => {
         socket.end('bye\n'); // the upstream closes its sending side at once…
         // …and keeps listening (health-check connections say nothing, or reset).
-        readAll(socket).then((text) => void (text && (received = text)), () => undefined);
+        readAll(socket).then(
+          (text) => void (text && (received = text)),
+          () => undefined,
+        );
       },
     });
     const lb = startLb({ healthCheck: { mode: 'tcp' } });
@@ -75,56 +78,61 @@ describe('data path', () => {
     expect(await waitFor(() => received, { description: 'the words to reach the upstream', pollMs: 5 })).toBe('late words\n');
   });
 
-  it.each(['upstream → slow client', 'client → slow upstream'] as const)('backpressure %s: bounded buffers, then every byte arrives', async (direction) => {
-    const TOTAL = 64 * 1024 * 1024;
-    const downstream = direction === 'upstream → slow client';
-    let serverSocket: Socket | undefined;
-    const server = await startTcp('bulk', 2, {
-      handler: (socket) => {
-        // Health checks connect too: the test's connection is the one that says hello first.
-        socket.once('readable', () => {
-          if (socket.read(1)?.toString() !== 'H') return;
-          serverSocket = socket;
-          if (downstream) void writePattern(socket, 1, TOTAL).catch(() => undefined);
-          // else: not read any further until the test says so
-        });
-      },
-    });
-    const lb = startLb({ healthCheck: { mode: 'tcp' } });
-    lb.setUpstreams([server.endpoint]);
-    const port = await lbPort(lb);
-    await allHealthy(lb, 1);
-    const c = await client(port); // never read until resumed below
-    c.write('H');
-    const writer = downstream ? () => serverSocket : () => c;
-    if (!downstream) void writePattern(c, 1, TOTAL).catch(() => undefined);
-    await waitFor(() => serverSocket, { description: 'the upstream connection', pollMs: 5 });
-    // The writer is held back once the kernel buffers and the proxy's small stream buffers are full:
-    // the bytes it has handed over stop growing, and the proxy holds a bounded amount.
-    let last = -1;
-    let stable = 0;
-    let maxBuffered = 0;
-    await waitFor(
-      () => {
-        maxBuffered = Math.max(maxBuffered, lb.snapshot().connections.bufferedBytes);
-        const w = writer() as Socket;
-        const handed = w.bytesWritten - w.writableLength;
-        stable = handed === last && w.writableLength > 0 ? stable + 1 : 0;
-        last = handed;
-        return stable >= 10;
-      },
-      { description: 'the writer to be held back', pollMs: 20, timeoutMs: 10_000 },
-    );
-    console.info(`${direction}: writer held back after ${(last / 2 ** 20).toFixed(1)} MiB of 64; proxy buffered at most ${(maxBuffered / 1024).toFixed(0)} KiB`);
-    expect(last).toBeLessThan(TOTAL / 2); // nothing buffers the whole stream
-    expect(maxBuffered).toBeLessThan(1024 * 1024); // the proxy's own buffers stay small
-    const verifier = new PatternVerifier(1, TOTAL);
-    const reader = downstream ? c : (serverSocket as Socket);
-    reader.on('data', (d: Buffer) => verifier.push(d));
-    reader.resume();
-    await waitFor(() => verifier.complete || verifier.error, { description: 'all 64 MiB to arrive', pollMs: 20, timeoutMs: 20_000 });
-    expect(verifier.error).toBeUndefined();
-  });
+  it.each(['upstream → slow client', 'client → slow upstream'] as const)(
+    'backpressure %s: bounded buffers, then every byte arrives',
+    async (direction) => {
+      const TOTAL = 64 * 1024 * 1024;
+      const downstream = direction === 'upstream → slow client';
+      let serverSocket: Socket | undefined;
+      const server = await startTcp('bulk', 2, {
+        handler: (socket) => {
+          // Health checks connect too: the test's connection is the one that says hello first.
+          socket.once('readable', () => {
+            if (socket.read(1)?.toString() !== 'H') return;
+            serverSocket = socket;
+            if (downstream) void writePattern(socket, 1, TOTAL).catch(() => undefined);
+            // else: not read any further until the test says so
+          });
+        },
+      });
+      const lb = startLb({ healthCheck: { mode: 'tcp' } });
+      lb.setUpstreams([server.endpoint]);
+      const port = await lbPort(lb);
+      await allHealthy(lb, 1);
+      const c = await client(port); // never read until resumed below
+      c.write('H');
+      const writer = downstream ? () => serverSocket : () => c;
+      if (!downstream) void writePattern(c, 1, TOTAL).catch(() => undefined);
+      await waitFor(() => serverSocket, { description: 'the upstream connection', pollMs: 5 });
+      // The writer is held back once the kernel buffers and the proxy's small stream buffers are full:
+      // the bytes it has handed over stop growing, and the proxy holds a bounded amount.
+      let last = -1;
+      let stable = 0;
+      let maxBuffered = 0;
+      await waitFor(
+        () => {
+          maxBuffered = Math.max(maxBuffered, lb.snapshot().connections.bufferedBytes);
+          const w = writer() as Socket;
+          const handed = w.bytesWritten - w.writableLength;
+          stable = handed === last && w.writableLength > 0 ? stable + 1 : 0;
+          last = handed;
+          return stable >= 10;
+        },
+        { description: 'the writer to be held back', pollMs: 20, timeoutMs: 10_000 },
+      );
+      console.info(
+        `${direction}: writer held back after ${(last / 2 ** 20).toFixed(1)} MiB of 64; proxy buffered at most ${(maxBuffered / 1024).toFixed(0)} KiB`,
+      );
+      expect(last).toBeLessThan(TOTAL / 2); // nothing buffers the whole stream
+      expect(maxBuffered).toBeLessThan(1024 * 1024); // the proxy's own buffers stay small
+      const verifier = new PatternVerifier(1, TOTAL);
+      const reader = downstream ? c : (serverSocket as Socket);
+      reader.on('data', (d: Buffer) => verifier.push(d));
+      reader.resume();
+      await waitFor(() => verifier.complete || verifier.error, { description: 'all 64 MiB to arrive', pollMs: 20, timeoutMs: 20_000 });
+      expect(verifier.error).toBeUndefined();
+    },
+  );
 
   it('closes a connection whose upstream stops taking data (stall detection)', async () => {
     const sink = await startTcp('sink', 2, { handler: () => undefined }); // accepts, never reads

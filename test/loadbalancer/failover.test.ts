@@ -129,7 +129,10 @@ describe('failover', () => {
     await waitForUpstream(lb, addressOf(c), (u) => u.healthy, 'the new upstream healthy');
     expect(c.requestCount('/readyz')).toBeGreaterThanOrEqual(1);
     // b was removed while a healthy alternative exists: its two connections are closed.
-    await waitFor(() => held.filter((s) => s.destroyed).length === 2, { description: "the two client connections to b closed", pollMs: 10 });
+    await waitFor(() => held.filter((s) => s.destroyed).length === 2, {
+      description: 'the two client connections to b closed',
+      pollMs: 10,
+    });
     expect(active(lb, a)).toBe(2);
   });
 });

@@ -256,7 +256,10 @@ describe('retry on the next upstream when the first byte never comes', () => {
  * A TCP upstream that keeps the connections that spoke (health checks say nothing) until the test makes
  * it `answer` them (`ok`) or `close` them, by reset or by end.
  */
-async function startCloser(n: number, how: 'reset' | 'end'): Promise<{ server: TcpTestServer; received: () => string; answer: () => void; close: () => void }> {
+async function startCloser(
+  n: number,
+  how: 'reset' | 'end',
+): Promise<{ server: TcpTestServer; received: () => string; answer: () => void; close: () => void }> {
   let chunks = '';
   const talking: Socket[] = [];
   const server = await startTcp('closer', n, {
@@ -380,7 +383,11 @@ describe('reconfiguration does not hold the deadline sweep back', () => {
     const c = await client(port);
     c.socket.write('hello\n');
     addUpstream(lb, silent.server, echo.server);
-    await waitFor(() => c.received().toString() === 'hello\n' || undefined, { description: 'the answer from the next upstream', pollMs: 5, timeoutMs: 4_000 });
+    await waitFor(() => c.received().toString() === 'hello\n' || undefined, {
+      description: 'the answer from the next upstream',
+      pollMs: 5,
+      timeoutMs: 4_000,
+    });
     expect(lb.snapshot().connections).toMatchObject({ retried: 1, failed: 0 });
   });
 });

@@ -48,7 +48,14 @@ describe('LoadBalancer options', () => {
   it('rejects bad options with every path and a precise message', () => {
     const lb = new LoadBalancer();
     onTestFinished(() => lb.close());
-    const err = thrown(() => lb.configure({ listen: { port: 70000 }, healthCheck: { mode: 'ping' as 'tcp', jitter: -1 }, firstByteTimeoutMs: 0.5, extra: 1 } as never));
+    const err = thrown(() =>
+      lb.configure({
+        listen: { port: 70000 },
+        healthCheck: { mode: 'ping' as 'tcp', jitter: -1 },
+        firstByteTimeoutMs: 0.5,
+        extra: 1,
+      } as never),
+    );
     expect(err).toBeInstanceOf(ValidationError);
     expect(err.code).toBe('KP_ERR_VALIDATION');
     expect((err as ValidationError).issues).toEqual([
@@ -72,7 +79,12 @@ describe('LoadBalancer options', () => {
   it('validates the upstream list', () => {
     const lb = new LoadBalancer();
     onTestFinished(() => lb.close());
-    const err = thrown(() => lb.setUpstreams([{ host: '127.0.0.2', port: 6443 }, { host: '[::1]', port: 0 }]));
+    const err = thrown(() =>
+      lb.setUpstreams([
+        { host: '127.0.0.2', port: 6443 },
+        { host: '[::1]', port: 0 },
+      ]),
+    );
     expect((err as ValidationError).issues).toEqual([
       { path: '1.host', message: 'must not be bracketed (write ::1, not [::1])' },
       { path: '1.port', message: 'must be at least 1' },
@@ -88,7 +100,12 @@ describe('LoadBalancer listener', () => {
     const port = await lbPort(lb);
     await allHealthy(lb, 1);
     expect(await whoAnswers('127.0.0.1', port)).toBe('a');
-    const s = await waitForUpstream(lb, addressOf(a), (u) => u.totalConnections === 1 && u.activeConnections === 0, 'one finished connection');
+    const s = await waitForUpstream(
+      lb,
+      addressOf(a),
+      (u) => u.totalConnections === 1 && u.activeConnections === 0,
+      'one finished connection',
+    );
     expect(s.healthy).toBe(true);
     expect(s.listener).toEqual({ addresses: [{ host: '127.0.0.1', port }], listening: true });
     expect(s.upstreams[0]).toMatchObject({ host: a.host, port: a.port, healthy: true, dialFailures: 0, tier: expect.any(Number) });

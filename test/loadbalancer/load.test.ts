@@ -47,7 +47,9 @@ describe('under load', () => {
     const s = lb.snapshot();
     expect(s.connections.failed).toBe(0);
     expect(s.upstreams[0]?.dialFailures).toBe(0);
-    console.info(`${n} connections × 1 MiB each way: ${((2 * n * SIZE) / 2 ** 30).toFixed(2)} GiB through the proxy in ${seconds.toFixed(1)} s (one process, client + proxy + server)`);
+    console.info(
+      `${n} connections × 1 MiB each way: ${((2 * n * SIZE) / 2 ** 30).toFixed(2)} GiB through the proxy in ${seconds.toFixed(1)} s (one process, client + proxy + server)`,
+    );
   }, 120_000);
 
   it('prefers the faster upstream: over 95 % of new connections go to the 5 ms one rather than the 50 ms one', async () => {
@@ -73,7 +75,11 @@ describe('under load', () => {
     // is judged by; the balancer reports where each one went.
     const total = 500;
     for (let i = 0; i < total; i++) await poke(port);
-    const after = await waitForSnapshot(lb, (x) => x.upstreams.reduce((sum, u) => sum + u.totalConnections, 0) === total, `${total} connections counted`);
+    const after = await waitForSnapshot(
+      lb,
+      (x) => x.upstreams.reduce((sum, u) => sum + u.totalConnections, 0) === total,
+      `${total} connections counted`,
+    );
     const share = (after.upstreams[0]?.totalConnections ?? 0) / total;
     console.info(`latency preference: ${(share * 100).toFixed(1)} % of ${total} to the fast upstream; ${tiers.join(', ')}`);
     expect(share).toBeGreaterThan(0.95);

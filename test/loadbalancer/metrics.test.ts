@@ -29,7 +29,11 @@ describe('LoadBalancerMetrics', () => {
     held.on('error', () => undefined);
     const refused = await connectTo('127.0.0.1', port); // …so this one is refused
     refused.on('error', () => undefined);
-    await waitForSnapshot(lb, (s) => s.connections.refused === 1 && s.upstreams.some((u) => u.activeConnections === 1), 'one held, one refused');
+    await waitForSnapshot(
+      lb,
+      (s) => s.connections.refused === 1 && s.upstreams.some((u) => u.activeConnections === 1),
+      'one held, one refused',
+    );
     await b.stop();
     held.destroy();
     await waitForSnapshot(lb, (s) => s.connections.active === 0, 'no connection left');
@@ -44,7 +48,8 @@ describe('LoadBalancerMetrics', () => {
     expect(value(text, `kubeprism_upstream_tier${ua}`)).toBe(3); // 30 ms fake servers
     expect(value(text, `kubeprism_upstream_score${ua}`)).toBeGreaterThan(0);
     expect(value(text, `kubeprism_upstream_latency_seconds${ua}`)).toBeGreaterThan(0.01);
-    const total = (value(text, `kubeprism_upstream_connections_total${ua}`) ?? 0) + (value(text, `kubeprism_upstream_connections_total${ub}`) ?? 0);
+    const total =
+      (value(text, `kubeprism_upstream_connections_total${ua}`) ?? 0) + (value(text, `kubeprism_upstream_connections_total${ub}`) ?? 0);
     expect(total).toBeGreaterThanOrEqual(2);
     expect(value(text, `kubeprism_upstream_received_bytes_total${ua}`)).toBeGreaterThan(0);
     expect(value(text, `kubeprism_upstream_sent_bytes_total${ua}`)).toBeGreaterThan(0);

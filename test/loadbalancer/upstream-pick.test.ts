@@ -155,7 +155,11 @@ describe('UpstreamList reconcile', () => {
 describe('UpstreamList properties', () => {
   type Op = { op: 'ok' | 'fail' | 'down'; i: number; latency: number } | { op: 'pick'; exclude: number };
   const op: fc.Arbitrary<Op> = fc.oneof(
-    fc.record({ op: fc.constantFrom('ok' as const, 'fail' as const, 'down' as const), i: fc.nat(3), latency: fc.double({ min: 0, max: 2000, noNaN: true }) }),
+    fc.record({
+      op: fc.constantFrom('ok' as const, 'fail' as const, 'down' as const),
+      i: fc.nat(3),
+      latency: fc.double({ min: 0, max: 2000, noNaN: true }),
+    }),
     fc.record({ op: fc.constant('pick' as const), exclude: fc.nat(15) }),
   );
 

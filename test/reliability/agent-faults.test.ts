@@ -43,7 +43,9 @@ describe('reliability: the agent around its balancer', () => {
           if (event.type === 'created' || event.type === 'updated') order.push(label(event.resource.spec as never));
         };
         const subscriptions = [
-          agent.state.watchKind(kindOf(KubePrismStatusType)).subscribe(note((s: { listening: boolean }) => `status listening=${s.listening}`)),
+          agent.state
+            .watchKind(kindOf(KubePrismStatusType))
+            .subscribe(note((s: { listening: boolean }) => `status listening=${s.listening}`)),
           agent.state.watchKind(kindOf(KubeletConfigType)).subscribe(note((s: { server: string }) => `kubelet ${s.server}`)),
         ];
         onTestFinished(() => subscriptions.forEach((s) => s.unsubscribe()));
@@ -58,21 +60,29 @@ describe('reliability: the agent around its balancer', () => {
       expect(r?.spec.error).toMatch(new RegExp(`127\\.0\\.0\\.1:${port}.*EADDRINUSE`));
     });
     // It keeps retrying with a growing, bounded backoff (50 ms doubling to 400 ms here), and nothing else stops:
-    const retryLines = await f.logs.waitForCount({ component: 'loadbalancer-listener', msg: 'listen failed; retrying', address: `127.0.0.1:${port}` }, 5);
+    const retryLines = await f.logs.waitForCount(
+      { component: 'loadbalancer-listener', msg: 'listen failed; retrying', address: `127.0.0.1:${port}` },
+      5,
+    );
     const retries = retryLines.map((l) => l.retryInMs);
     expect(retries.slice(0, 5)).toEqual([50, 100, 200, 400, 400]);
-    await eventuallyResource(f.state, ptr(KubePrismUpstreamType, upstreamId(api.host, api.port)), (r) => expect(r?.spec.healthy).toBe(true));
+    await eventuallyResource(f.state, ptr(KubePrismUpstreamType, upstreamId(api.host, api.port)), (r) =>
+      expect(r?.spec.healthy).toBe(true),
+    );
     const kubelet = await eventuallyResource(f.state, ptr(KubeletConfigType, KUBELET_ID), (r) => {
       expect(r?.spec.server).toBe(fallback);
       return r!;
     });
-    const onDisk = async (): Promise<string> => parse(await readFile(kubelet.spec.kubeconfigPath, 'utf8')).clusters[0].cluster.server as string;
+    const onDisk = async (): Promise<string> =>
+      parse(await readFile(kubelet.spec.kubeconfigPath, 'utf8')).clusters[0].cluster.server as string;
     await eventually(fileChanges(f.dir), async () => expect(await onDisk()).toBe(fallback));
     expect(order.filter((o) => o === `kubelet ${prism}`)).toEqual([]);
 
     const freedAt = performance.now();
     await closeServer(squatter);
-    await eventuallyResource(f.state, statusPtr, (r) => expect(r?.spec).toEqual({ host: `127.0.0.1:${port}`, healthy: true, listening: true }));
+    await eventuallyResource(f.state, statusPtr, (r) =>
+      expect(r?.spec).toEqual({ host: `127.0.0.1:${port}`, healthy: true, listening: true }),
+    );
     const listeningMs = performance.now() - freedAt;
     await f.logs.waitFor({ component: 'loadbalancer-listener', msg: 'listening', address: `127.0.0.1:${port}` });
     expect(await whoAnswers('127.0.0.1', port)).toBe('api-10');
@@ -83,7 +93,9 @@ describe('reliability: the agent around its balancer', () => {
     const switched = order.indexOf(`kubelet ${prism}`);
     expect(listening, order.join(' → ')).toBeGreaterThanOrEqual(0);
     expect(switched, order.join(' → ')).toBeGreaterThan(listening);
-    console.info(`port taken: ${retries.length} bind retries (backoff ${retries.slice(0, 5).join(', ')} ms…); listening ${listeningMs.toFixed(0)} ms after the port was freed; order ${order.join(' → ')}`);
+    console.info(
+      `port taken: ${retries.length} bind retries (backoff ${retries.slice(0, 5).join(', ')} ms…); listening ${listeningMs.toFixed(0)} ms after the port was freed; order ${order.join(' → ')}`,
+    );
   });
 
   it("an embedder's controller that throws repeatedly: crashes and backoff in ControllerStatuses, backoff grows and is bounded, the rest unaffected", async () => {
@@ -108,26 +120,36 @@ describe('reliability: the agent around its balancer', () => {
       config: balancedConfig({ port, endpoint: api.endpoint }),
       controllers: [flaky],
       backoff,
-      beforeStart: (agent) => (watched = recordResource(agent.state, ptr(ControllerStatusType, flaky.name), (s: { backingOff: boolean }) => s.backingOff)),
+      beforeStart: (agent) =>
+        (watched = recordResource(agent.state, ptr(ControllerStatusType, flaky.name), (s: { backingOff: boolean }) => s.backingOff)),
     });
     onTestFinished(() => f.stop());
     onTestFinished(() => watched?.stop());
     const crashes = (): Array<number | undefined> =>
-      f.logs.matching({ component: flaky.name, msg: 'controller failed; restarting after backoff' }).map((l) => l.delayMs as number | undefined);
+      f.logs
+        .matching({ component: flaky.name, msg: 'controller failed; restarting after backoff' })
+        .map((l) => l.delayMs as number | undefined);
 
     // While it crash-loops, the balancer serves and a config change goes all the way to a moved listener.
     await eventuallyResource(f.state, statusPtr, (r) => expect(r?.spec).toMatchObject({ listening: true, healthy: true }));
     expect(await whoAnswers('127.0.0.1', port)).toBe('api-11');
     const moved = await freePort();
-    expect(await f.agent.applyConfig(balancedConfig({ port: moved, endpoint: api.endpoint }))).toMatchObject({ applied: true, changed: true });
-    await eventuallyResource(f.state, statusPtr, (r) => expect(r?.spec).toMatchObject({ host: `127.0.0.1:${moved}`, listening: true, healthy: true }));
+    expect(await f.agent.applyConfig(balancedConfig({ port: moved, endpoint: api.endpoint }))).toMatchObject({
+      applied: true,
+      changed: true,
+    });
+    await eventuallyResource(f.state, statusPtr, (r) =>
+      expect(r?.spec).toMatchObject({ host: `127.0.0.1:${moved}`, listening: true, healthy: true }),
+    );
     expect(await whoAnswers('127.0.0.1', moved)).toBe('api-11');
 
     await f.logs.waitFor({ component: flaky.name, msg: 'controller failed; restarting after backoff', crashes: 8 });
     expect(crashes().slice(0, 8)).toEqual([20, 40, 80, 160, 320, 320, 320, 320]);
     // Each restart really waited its delay.
     const gaps = starts.slice(1, 9).map((t, i) => t - (starts[i] as number));
-    gaps.forEach((gap, i) => expect(gap, `gap ${i}: ${gaps.map((g) => g.toFixed(0)).join(', ')}`).toBeGreaterThanOrEqual((crashes()[i] ?? 0) - 2));
+    gaps.forEach((gap, i) =>
+      expect(gap, `gap ${i}: ${gaps.map((g) => g.toFixed(0)).join(', ')}`).toBeGreaterThanOrEqual((crashes()[i] ?? 0) - 2),
+    );
     await eventuallyResource(f.state, ptr(ControllerStatusType, flaky.name), (r) => {
       expect(r?.spec.crashes).toBeGreaterThanOrEqual(8);
       expect(r?.spec.consecutiveFailures).toBeGreaterThanOrEqual(8);
@@ -145,6 +167,8 @@ describe('reliability: the agent around its balancer', () => {
     );
     const total = (await f.state.get(ptr(ControllerStatusType, flaky.name))).spec.crashes;
     await eventuallyList(f.state, kindOf(KubePrismStatusType), (items) => expect(items.map((s) => s.spec.healthy)).toEqual([true]));
-    console.info(`throwing controller: ${total} crashes, restart delays ${crashes().join(', ')} ms (bounded at ${backoff.maxMs}), recovered by itself; balancer and config chain unaffected`);
+    console.info(
+      `throwing controller: ${total} crashes, restart delays ${crashes().join(', ')} ms (bounded at ${backoff.maxMs}), recovered by itself; balancer and config chain unaffected`,
+    );
   });
 });

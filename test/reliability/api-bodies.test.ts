@@ -37,7 +37,12 @@ beforeAll(async () => {
   variants = [
     t.config,
     balancedConfig({ port: t.port, endpoint, mode: 'tcp', intervalMs: 400, timeoutMs: 200, clusterName: 'burst-1' }),
-    v1alpha1Config({ machineType: 'worker', endpoint: `https://${endpoint.host}:${endpoint.port}`, clusterName: 'burst-off', kubePrism: { enabled: false } }),
+    v1alpha1Config({
+      machineType: 'worker',
+      endpoint: `https://${endpoint.host}:${endpoint.port}`,
+      clusterName: 'burst-off',
+      kubePrism: { enabled: false },
+    }),
   ];
 });
 
@@ -53,7 +58,10 @@ function rejects(text: string): boolean {
   }
 }
 
-const LAUGHS = ['a: &a ["x","x","x","x","x","x","x","x","x"]', ...'bcdefgh'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefgh'[i]}`).join(',')}]`)].join('\n');
+const LAUGHS = [
+  'a: &a ["x","x","x","x","x","x","x","x","x"]',
+  ...'bcdefgh'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefgh'[i]}`).join(',')}]`),
+].join('\n');
 
 type Req =
   | { kind: 'config'; variant: number; form: 'lf' | 'crlf' | 'bom' }
@@ -73,14 +81,22 @@ const badConfig = fc
   .filter(rejects);
 
 const request: fc.Arbitrary<Req> = fc.oneof(
-  fc.record({ kind: fc.constant('config' as const), variant: fc.nat({ max: 2 }), form: fc.constantFrom('lf' as const, 'crlf' as const, 'bom' as const) }),
+  fc.record({
+    kind: fc.constant('config' as const),
+    variant: fc.nat({ max: 2 }),
+    form: fc.constantFrom('lf' as const, 'crlf' as const, 'bom' as const),
+  }),
   fc.record({ kind: fc.constant('bad-config' as const), text: badConfig }),
   fc.record({ kind: fc.constant('member' as const), spec: fc.oneof(validMemberSpec, junkMemberSpec) }),
-  fc.record({ kind: fc.constant('get' as const), route: fc.constantFrom('/v1/resources', '/v1/resources/kps', '/v1/resources/mc/v1alpha1', '/metrics', '/v1/graph', '/healthz') }),
+  fc.record({
+    kind: fc.constant('get' as const),
+    route: fc.constantFrom('/v1/resources', '/v1/resources/kps', '/v1/resources/mc/v1alpha1', '/metrics', '/v1/graph', '/healthz'),
+  }),
   fc.constant({ kind: 'owned' as const }),
 );
 
-const encode = (text: string, form: 'lf' | 'crlf' | 'bom'): string => (form === 'crlf' ? text.replace(/\n/g, '\r\n') : form === 'bom' ? `\uFEFF${text}` : text);
+const encode = (text: string, form: 'lf' | 'crlf' | 'bom'): string =>
+  form === 'crlf' ? text.replace(/\n/g, '\r\n') : form === 'bom' ? `\uFEFF${text}` : text;
 
 let burst = 0;
 
@@ -114,7 +130,12 @@ async function send(req: Req, index: number, created: Map<string, unknown>): Pro
       expect((await call(t.base, 'GET', req.route)).status, what).toBe(200);
       return undefined;
     case 'owned': {
-      const res = await call(t.base, 'PUT', '/v1/resources/kps/k8s-loadbalancer', JSON.stringify({ spec: { host: 'x', healthy: true, listening: true } }));
+      const res = await call(
+        t.base,
+        'PUT',
+        '/v1/resources/kps/k8s-loadbalancer',
+        JSON.stringify({ spec: { host: 'x', healthy: true, listening: true } }),
+      );
       expect([res.status, (res.json() as { error: { code: string } }).error.code]).toEqual([403, 'KP_ERR_FORBIDDEN']);
       return undefined;
     }
@@ -132,7 +153,10 @@ describe('reliability: random request bodies against a running agent', () => {
         try {
           const mc = await t.f.state.get(mcPtr);
           expect((await t.f.state.get(ptr(MachineConfigStatusType, MACHINE_CONFIG_ID))).spec.appliedVersion).toBe(mc.metadata.version);
-          expect([previous, ...applied].some((docs) => isDeepStrictEqual(docs, mc.spec.documents)), 'the config in force is one of those sent, whole').toBe(true);
+          expect(
+            [previous, ...applied].some((docs) => isDeepStrictEqual(docs, mc.spec.documents)),
+            'the config in force is one of those sent, whole',
+          ).toBe(true);
           const view = machineConfigView(mc.spec.documents);
           await eventually(t.f.state.watchKind(kindOf(KubePrismConfigType)), async () => {
             const kpc = await t.f.state.find(ptr(KubePrismConfigType, KUBEPRISM_CONFIG_ID));
@@ -160,7 +184,12 @@ describe('reliability: random request bodies against a running agent', () => {
     // (binary-hostile-input.test.ts), never to an agent inside the test runner.
     for (const [what, body] of [
       ['alias bomb (9^8 nodes)', `${LAUGHS}\n---\n${variants[0]}`],
-      ['alias bomb in a member', `spec:\n  bomb:\n${LAUGHS.split('\n').map((l) => `    ${l}`).join('\n')}\n`],
+      [
+        'alias bomb in a member',
+        `spec:\n  bomb:\n${LAUGHS.split('\n')
+          .map((l) => `    ${l}`)
+          .join('\n')}\n`,
+      ],
       ['self-referencing alias', '&a [*a]'],
     ] as const) {
       const started = performance.now();
@@ -197,7 +226,9 @@ describe('reliability: random request bodies against a running agent', () => {
       clearInterval(ticker);
       expect((await call(t.base, 'PUT', '/v1/config', variants[0], 'application/yaml')).status).toBe(200);
     }
-    console.info(`a ${(body.length / 1024).toFixed(0)} KiB config with 6,000 keys stalled the agent's event loop for ${stall.toFixed(0)} ms`);
+    console.info(
+      `a ${(body.length / 1024).toFixed(0)} KiB config with 6,000 keys stalled the agent's event loop for ${stall.toFixed(0)} ms`,
+    );
     expect(stall).toBeLessThan(1_000);
   });
 });

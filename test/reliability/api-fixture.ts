@@ -59,7 +59,9 @@ export async function startApiAgent(n: number): Promise<ApiAgent> {
     started.push(() => f.stop());
     api = await ApiServer.listen({ backend: f.agent, address: '127.0.0.1:0' });
     started.push(() => api.close());
-    await eventuallyResource(f.state, ptr(KubePrismStatusType, KUBEPRISM_STATUS_ID), (r) => expect(r?.spec).toMatchObject({ listening: true, healthy: true }));
+    await eventuallyResource(f.state, ptr(KubePrismStatusType, KUBEPRISM_STATUS_ID), (r) =>
+      expect(r?.spec).toMatchObject({ listening: true, healthy: true }),
+    );
     await eventuallyResource(f.state, ptr(KubeletConfigType, KUBELET_ID), (r) => expect(r?.spec.server).toBe(`https://127.0.0.1:${port}`));
   } catch (err) {
     await stop();
@@ -72,7 +74,9 @@ export async function startApiAgent(n: number): Promise<ApiAgent> {
 export async function endpointsSettled(f: AgentFixture): Promise<void> {
   const members = await f.state.list(kindOf(MemberType));
   const view = machineConfigView((await f.state.get(ptr(MachineConfigType, MACHINE_CONFIG_ID))).spec.documents);
-  await eventuallyResource(f.state, ptr(KubePrismEndpointsType, KUBEPRISM_ENDPOINTS_ID), (r) => expect(r?.spec.endpoints).toEqual(computeEndpoints(view, members)));
+  await eventuallyResource(f.state, ptr(KubePrismEndpointsType, KUBEPRISM_ENDPOINTS_ID), (r) =>
+    expect(r?.spec.endpoints).toEqual(computeEndpoints(view, members)),
+  );
 }
 
 /** True when the schema would take `spec` with an address outside 127/8: such a member would be dialled. */
@@ -109,7 +113,10 @@ export const junkMemberSpec: fc.Arbitrary<unknown> = fc
         nodeId: fc.oneof(fc.string(), fc.integer(), fc.constant(' padded ')),
         hostname: fc.oneof(fc.string(), fc.constant('')),
         machineType: fc.oneof(fc.constantFrom('controlplane', 'worker', 'etcd', 'Worker'), fc.string(), fc.constant(null)),
-        addresses: fc.oneof(fc.array(fc.oneof(fc.constantFrom('127.0.0.250', '127.0.0.300', 'localhost', '::g'), fc.string())), fc.string()),
+        addresses: fc.oneof(
+          fc.array(fc.oneof(fc.constantFrom('127.0.0.250', '127.0.0.300', 'localhost', '::g'), fc.string())),
+          fc.string(),
+        ),
         controlPlane: fc.oneof(fc.constant({}), fc.record({ apiServerPort: fc.oneof(fc.integer(), fc.string()) }), fc.jsonValue()),
         extra: fc.jsonValue({ maxDepth: 1 }),
       },

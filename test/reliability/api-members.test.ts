@@ -22,7 +22,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  console.info(`API member lists: ${tally.created} created, ${tally.replaced} replaced, ${tally.deleted} deleted, ${tally.refused} refused (nothing changed), ${tally.missing} deletes of absent ones`);
+  console.info(
+    `API member lists: ${tally.created} created, ${tally.replaced} replaced, ${tally.deleted} deleted, ${tally.refused} refused (nothing changed), ${tally.missing} deletes of absent ones`,
+  );
   await t?.stop();
 });
 
@@ -87,7 +89,10 @@ describe('reliability: random member lists through the API of a running agent (f
         const model = new Map<string, MemberSpec>();
         try {
           for (const o of ops) await apply(o, model);
-          const listed = (await call(t.base, 'GET', '/v1/resources/members')).json() as Array<{ metadata: { id: string; labels: Record<string, string> }; spec: unknown }>;
+          const listed = (await call(t.base, 'GET', '/v1/resources/members')).json() as Array<{
+            metadata: { id: string; labels: Record<string, string> };
+            spec: unknown;
+          }>;
           expect(listed.map((m) => [m.metadata.id, m.spec, m.metadata.labels['kubeprism.dev/source']])).toEqual(
             [...model.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([id, spec]) => [id, spec, 'api']),
           );

@@ -4,7 +4,15 @@ import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidConfigError, parseMachineConfig, type MachineConfigView } from '../../src/config/index.js';
-import { KUBELET_ID, KUBEPRISM_STATUS_ID, KubeletConfigType, KubePrismStatusType, MACHINE_CONFIG_ID, MachineConfigStatusType, MachineConfigType } from '../../src/resources/index.js';
+import {
+  KUBELET_ID,
+  KUBEPRISM_STATUS_ID,
+  KubeletConfigType,
+  KubePrismStatusType,
+  MACHINE_CONFIG_ID,
+  MachineConfigStatusType,
+  MachineConfigType,
+} from '../../src/resources/index.js';
 import { ptr } from '../../src/runtime/index.js';
 import { eventuallyResource } from '../harness/eventually.js';
 import { freePort } from '../harness/ports.js';
@@ -39,9 +47,16 @@ function v1alpha1Seed(port: number, endpoint: string): string {
       token: 'q0n8zd.x7dzz3amm8ffhbhm',
       certSANs: ['127.0.0.1'],
       kubelet: { image: 'ghcr.io/siderolabs/kubelet:v1.33.0', extraArgs: { 'rotate-server-certificates': 'true' } },
-      features: { rbac: true, kubePrism: { enabled: true, port, healthCheck: { mode: 'tcp', interval: '5s', timeout: '1s', jitter: 0.1 } } },
+      features: {
+        rbac: true,
+        kubePrism: { enabled: true, port, healthCheck: { mode: 'tcp', interval: '5s', timeout: '1s', jitter: 0.1 } },
+      },
     },
-    cluster: { clusterName: 'reliability', controlPlane: { endpoint }, network: { dnsDomain: 'cluster.local', podSubnets: ['10.244.0.0/16'] } },
+    cluster: {
+      clusterName: 'reliability',
+      controlPlane: { endpoint },
+      network: { dnsDomain: 'cluster.local', podSubnets: ['10.244.0.0/16'] },
+    },
   });
 }
 
@@ -116,11 +131,27 @@ async function check(raw: string, via: 'api' | 'file', changed?: string): Promis
 
 /** Where structured mutations write: the fields kubeprism reads, and the documents around them. */
 const PATHS = [
-  'version', 'kind', 'machine', 'machine.type', 'machine.features', 'machine.features.kubePrism', 'machine.features.kubePrism.enabled',
-  'machine.features.kubePrism.port', 'machine.features.kubePrism.healthCheck', 'machine.features.kubePrism.healthCheck.mode',
-  'machine.features.kubePrism.healthCheck.interval', 'machine.features.kubePrism.healthCheck.timeout', 'machine.features.kubePrism.healthCheck.jitter',
-  'machine.features.kubePrism.maxConnections', 'machine.features.kubePrism.listenIPv6', 'cluster', 'cluster.controlPlane',
-  'cluster.controlPlane.endpoint', 'cluster.controlPlane.localAPIServerPort', 'cluster.clusterName', 'cluster.discovery',
+  'version',
+  'kind',
+  'machine',
+  'machine.type',
+  'machine.features',
+  'machine.features.kubePrism',
+  'machine.features.kubePrism.enabled',
+  'machine.features.kubePrism.port',
+  'machine.features.kubePrism.healthCheck',
+  'machine.features.kubePrism.healthCheck.mode',
+  'machine.features.kubePrism.healthCheck.interval',
+  'machine.features.kubePrism.healthCheck.timeout',
+  'machine.features.kubePrism.healthCheck.jitter',
+  'machine.features.kubePrism.maxConnections',
+  'machine.features.kubePrism.listenIPv6',
+  'cluster',
+  'cluster.controlPlane',
+  'cluster.controlPlane.endpoint',
+  'cluster.controlPlane.localAPIServerPort',
+  'cluster.clusterName',
+  'cluster.discovery',
 ];
 
 beforeAll(async () => {
@@ -136,13 +167,18 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  console.info(`bad machine configs: ${tally.rejected} rejected whole (each issue with a path, nothing else changed), ${tally.accepted} accepted whole, ${tally.skipped} valid ones not fed (would move the port or upstream)`);
+  console.info(
+    `bad machine configs: ${tally.rejected} rejected whole (each issue with a path, nothing else changed), ${tally.accepted} accepted whole, ${tally.skipped} valid ones not fed (would move the port or upstream)`,
+  );
   await f?.stop();
 });
 
 describe('reliability: bad machine configs fed to a running agent (fast-check)', () => {
   it('mutated configs through applyConfig: rejected whole with paths, or applied whole', async () => {
-    await fc.assert(fc.asyncProperty(mutated(seeds), (text) => check(text, 'api')), { numRuns: runs(150) });
+    await fc.assert(
+      fc.asyncProperty(mutated(seeds), (text) => check(text, 'api')),
+      { numRuns: runs(150) },
+    );
   });
 
   it('a random value at a field kubeprism reads: the rejection names that field', async () => {
@@ -162,7 +198,10 @@ describe('reliability: bad machine configs fed to a running agent (fast-check)',
       fc.array(fc.jsonValue({ maxDepth: 3 }), { minLength: 1, maxLength: 3 }).map((docs) => docs.map((d) => stringify(d)).join('---\n')),
       fc.string({ unit: 'binary', maxLength: 200 }),
     );
-    await fc.assert(fc.asyncProperty(text, (t) => check(t, 'file')), { numRuns: runs(100) });
+    await fc.assert(
+      fc.asyncProperty(text, (t) => check(t, 'file')),
+      { numRuns: runs(100) },
+    );
     // Still running, on the base config, still listening.
     expect(await f.agent.applyConfig(seeds[0] as string, 'property')).toMatchObject({ applied: true });
     await eventuallyResource(f.state, ptr(KubePrismStatusType, KUBEPRISM_STATUS_ID), (r) => expect(r?.spec.listening).toBe(true));

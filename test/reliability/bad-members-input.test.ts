@@ -4,7 +4,15 @@ import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidConfigError, machineConfigView, parseMembersFile, type MemberEntry } from '../../src/config/index.js';
 import { computeEndpoints } from '../../src/controllers/kubeprism-endpoints.js';
-import { DiscoveryStatusType, KUBEPRISM_ENDPOINTS_ID, KubePrismEndpointsType, MACHINE_CONFIG_ID, MachineConfigType, MEMBERS_FILE_DISCOVERY_ID, MemberType } from '../../src/resources/index.js';
+import {
+  DiscoveryStatusType,
+  KUBEPRISM_ENDPOINTS_ID,
+  KubePrismEndpointsType,
+  MACHINE_CONFIG_ID,
+  MachineConfigType,
+  MEMBERS_FILE_DISCOVERY_ID,
+  MemberType,
+} from '../../src/resources/index.js';
 import { kindOf, ptr } from '../../src/runtime/index.js';
 import { v1alpha1Config } from '../harness/configs.js';
 import { eventuallyResource } from '../harness/eventually.js';
@@ -47,15 +55,28 @@ const SEEDS = [SEED, JSON.stringify({ members: parseMembersFile(SEED).map((e) =>
 
 /** Where structured mutations write. */
 const PATHS = [
-  'members', 'members.0', 'members.0.id', 'members.0.hostname', 'members.0.machineType', 'members.0.addresses', 'members.0.addresses.1',
-  'members.1.nodeId', 'members.1.controlPlane', 'members.1.controlPlane.apiServerPort', 'members.2.machineType', 'members.2.controlPlane', 'members.2.id',
+  'members',
+  'members.0',
+  'members.0.id',
+  'members.0.hostname',
+  'members.0.machineType',
+  'members.0.addresses',
+  'members.0.addresses.1',
+  'members.1.nodeId',
+  'members.1.controlPlane',
+  'members.1.controlPlane.apiServerPort',
+  'members.2.machineType',
+  'members.2.controlPlane',
+  'members.2.id',
 ];
 
 /** Waits until the endpoints are the ones the members in force make. */
 async function settled(): Promise<void> {
   const members = await f.state.list(kindOf(MemberType));
   const view = machineConfigView((await f.state.get(ptr(MachineConfigType, MACHINE_CONFIG_ID))).spec.documents);
-  await eventuallyResource(f.state, ptr(KubePrismEndpointsType, KUBEPRISM_ENDPOINTS_ID), (r) => expect(r?.spec.endpoints).toEqual(computeEndpoints(view, members)));
+  await eventuallyResource(f.state, ptr(KubePrismEndpointsType, KUBEPRISM_ENDPOINTS_ID), (r) =>
+    expect(r?.spec.endpoints).toEqual(computeEndpoints(view, members)),
+  );
 }
 
 async function check(raw: string, changed?: string): Promise<void> {
@@ -74,8 +95,13 @@ async function check(raw: string, changed?: string): Promise<void> {
     tally.accepted++;
     expect(result).toMatchObject({ applied: true, upserted: expected.length });
     const members = await f.state.list(kindOf(MemberType));
-    expect(members.map((m) => ({ id: m.metadata.id, spec: m.spec }))).toEqual(expected.map((e) => ({ id: e.id, spec: e.spec })).sort((a, b) => (a.id < b.id ? -1 : 1)));
-    expect((await f.state.get(ptr(DiscoveryStatusType, MEMBERS_FILE_DISCOVERY_ID))).spec).toMatchObject({ phase: 'watching', members: expected.length });
+    expect(members.map((m) => ({ id: m.metadata.id, spec: m.spec }))).toEqual(
+      expected.map((e) => ({ id: e.id, spec: e.spec })).sort((a, b) => (a.id < b.id ? -1 : 1)),
+    );
+    expect((await f.state.get(ptr(DiscoveryStatusType, MEMBERS_FILE_DISCOVERY_ID))).spec).toMatchObject({
+      phase: 'watching',
+      members: expected.length,
+    });
     await settled(); // before the next input: the endpoints follow the members
     return;
   }
@@ -86,8 +112,14 @@ async function check(raw: string, changed?: string): Promise<void> {
     expect(typeof issue.path).toBe('string');
     expect(issue.message.length).toBeGreaterThan(0);
   }
-  if (changed !== undefined) expect(result.issues.some((i) => pathRelated(i.path, changed)), `${changed} → ${JSON.stringify(result.issues)}`).toBe(true);
-  expect(f.logs.matching({ component: 'members-source', msg: 'members file rejected; keeping the members in force' }, logFrom)).toHaveLength(1);
+  if (changed !== undefined)
+    expect(
+      result.issues.some((i) => pathRelated(i.path, changed)),
+      `${changed} → ${JSON.stringify(result.issues)}`,
+    ).toBe(true);
+  expect(
+    f.logs.matching({ component: 'members-source', msg: 'members file rejected; keeping the members in force' }, logFrom),
+  ).toHaveLength(1);
   const status = (await f.state.get(ptr(DiscoveryStatusType, MEMBERS_FILE_DISCOVERY_ID))).spec;
   expect(status).toMatchObject({ phase: 'rejected', lastError: { code: 'KP_ERR_INVALID_CONFIG', message: result.message } });
   expect(await resourceSnapshot(f.state, LIVE_TYPES)).toEqual(before);
@@ -106,13 +138,18 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  console.info(`bad members files: ${tally.rejected} rejected whole (paths, a log line, no member or endpoint touched), ${tally.accepted} accepted and applied exactly`);
+  console.info(
+    `bad members files: ${tally.rejected} rejected whole (paths, a log line, no member or endpoint touched), ${tally.accepted} accepted and applied exactly`,
+  );
   await f?.stop();
 });
 
 describe('reliability: bad members files fed to a running agent (fast-check)', () => {
   it('mutated members files', async () => {
-    await fc.assert(fc.asyncProperty(mutated(SEEDS), (text) => check(text)), { numRuns: runs(100) });
+    await fc.assert(
+      fc.asyncProperty(mutated(SEEDS), (text) => check(text)),
+      { numRuns: runs(100) },
+    );
   });
 
   it('a random value at a member field: the rejection names that field', async () => {
@@ -136,6 +173,9 @@ describe('reliability: bad members files fed to a running agent (fast-check)', (
       },
       { requiredKeys: ['id'] },
     );
-    await fc.assert(fc.asyncProperty(fc.array(member, { maxLength: 5 }), (members) => check(stringify({ members }))), { numRuns: runs(60) });
+    await fc.assert(
+      fc.asyncProperty(fc.array(member, { maxLength: 5 }), (members) => check(stringify({ members }))),
+      { numRuns: runs(60) },
+    );
   });
 });

@@ -28,7 +28,14 @@ const streamSockets = new Map<number, Socket>();
 /** The config in force in these tests; each call makes a new one (another cluster name), same port and upstream. */
 function nextConfig(): string {
   generation++;
-  return balancedConfig({ port: kubePrismPort, endpoint: upstream.endpoint, mode: 'tcp', intervalMs: 200, timeoutMs: 150, clusterName: `reliability-${generation}` });
+  return balancedConfig({
+    port: kubePrismPort,
+    endpoint: upstream.endpoint,
+    mode: 'tcp',
+    intervalMs: 200,
+    timeoutMs: 150,
+    clusterName: `reliability-${generation}`,
+  });
 }
 
 /** Polls the API until `check` holds (the agent is another process: no in-memory events to wait on). */
@@ -37,7 +44,8 @@ async function until<T>(check: () => Promise<T | undefined | false>, description
   for (;;) {
     const value = await check();
     if (value) return value;
-    if (performance.now() > deadline || !agent.running) throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}\n${agent.stdout.slice(-1500)}`);
+    if (performance.now() > deadline || !agent.running)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}\n${agent.stdout.slice(-1500)}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
@@ -67,7 +75,10 @@ const mcs = async (): Promise<Record<string, unknown>> => (await get('/v1/resour
 
 /** Log lines (JSON) written by the agent after line `from`. */
 function logsSince(from: number, msg: string): Array<Record<string, unknown>> {
-  return agent.logs().slice(from).filter((l) => l.msg === msg);
+  return agent
+    .logs()
+    .slice(from)
+    .filter((l) => l.msg === msg);
 }
 
 /** One request through the balancer: the upstream's name. */
@@ -101,7 +112,10 @@ beforeAll(async () => {
           const [command, id, bytes] = line.split(' ');
           if (command !== 'stream') return void socket.end(`${server.name}\n`);
           streamSockets.set(Number(id), socket);
-          writePattern(socket, Number(id), Number(bytes)).then(() => socket.end(), () => socket.destroy());
+          writePattern(socket, Number(id), Number(bytes)).then(
+            () => socket.end(),
+            () => socket.destroy(),
+          );
         },
         () => socket.destroy(),
       );
@@ -111,7 +125,17 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${await freePort()}`;
   configPath = path.join(dir, 'config.yaml');
   await writeFile(configPath, nextConfig());
-  agent = new Spawned(['run', '--config', configPath, '--api', base.slice('http://'.length), '--state-dir', path.join(dir, 'state'), '--log-level', 'debug']);
+  agent = new Spawned([
+    'run',
+    '--config',
+    configPath,
+    '--api',
+    base.slice('http://'.length),
+    '--state-dir',
+    path.join(dir, 'state'),
+    '--log-level',
+    'debug',
+  ]);
   await agent.waitForLog('kubeprism running');
   await until(async () => (await get('/v1/resources/kps/k8s-loadbalancer')).spec.healthy === true, 'KubePrism healthy');
 }, 30_000);
@@ -183,8 +207,16 @@ describe('reliability: the kubeprism binary under faults', () => {
   });
 
   for (const [fault, breakIt, logged] of [
-    ['replaced with garbage', () => writeFile(configPath, '{{{ machine: [ not yaml\n\t:'), 'machine config rejected; keeping the config in force'],
-    ['truncated', async () => writeFile(configPath, (await readFile(configPath, 'utf8')).slice(0, 400)), 'machine config rejected; keeping the config in force'],
+    [
+      'replaced with garbage',
+      () => writeFile(configPath, '{{{ machine: [ not yaml\n\t:'),
+      'machine config rejected; keeping the config in force',
+    ],
+    [
+      'truncated',
+      async () => writeFile(configPath, (await readFile(configPath, 'utf8')).slice(0, 400)),
+      'machine config rejected; keeping the config in force',
+    ],
     ['deleted', () => rm(configPath), 'machine config source unreadable; keeping the config in force'],
   ] as const) {
     it(`the config file ${fault} while running: nothing changes, the error is reported, a fixed file is picked up`, async () => {
@@ -215,7 +247,9 @@ describe('reliability: the kubeprism binary under faults', () => {
       expect((await get('/v1/resources/mc/v1alpha1')).metadata.version).toBe(version + 1);
       expect(await mcs()).toMatchObject({ source: `file:${configPath}`, usingLastGood: false });
       await agent.waitFor(() => logsSince(from, 'machine config applied')[0], 'log "machine config applied"');
-      console.info(`config file ${fault}: reported after ${reportedMs.toFixed(0)} ms (log "${String(line.msg)}"), resources unchanged, fixed file applied after ${recoveredMs.toFixed(0)} ms`);
+      console.info(
+        `config file ${fault}: reported after ${reportedMs.toFixed(0)} ms (log "${String(line.msg)}"), resources unchanged, fixed file applied after ${recoveredMs.toFixed(0)} ms`,
+      );
     });
   }
   // Root ignores permission bits: there the last-good file is replaced by a directory nothing can rename over.
@@ -245,7 +279,10 @@ describe('reliability: the kubeprism binary under faults', () => {
     expect(status).toMatchObject({ appliedVersion: version + 1, source: `file:${configPath}` });
     expect(status.lastError).toBeUndefined();
     expect(String(status.persistError)).toMatch(/cannot save last good config to .*machine-config\.yaml/);
-    await agent.waitFor(() => logsSince(from, 'cannot persist the last good machine config; it still applies')[0], 'the persist error in the log');
+    await agent.waitFor(
+      () => logsSince(from, 'cannot persist the last good machine config; it still applies')[0],
+      'the persist error in the log',
+    );
     await until(async () => (await kubeletCluster()) === `reliability-${generation}`, 'the kubelet kubeconfig of the new config');
     expect(await hello()).toBe('streamer');
   });
@@ -255,7 +292,11 @@ describe('reliability: the kubeprism binary under faults', () => {
     const fixedAt = performance.now();
     await unblockStateDir();
     const running = await readFile(configPath, 'utf8');
-    await until(async () => (await mcs()).persistError === undefined && (await readFile(lastGood(), 'utf8').catch(() => '')) === running, 'the last good copy saved again', 10_000);
+    await until(
+      async () => (await mcs()).persistError === undefined && (await readFile(lastGood(), 'utf8').catch(() => '')) === running,
+      'the last good copy saved again',
+      10_000,
+    );
     const savedMs = performance.now() - fixedAt;
     await agent.waitFor(() => logsSince(from, 'last good machine config saved')[0], 'log "last good machine config saved"');
     console.info(`state directory writable again: last good copy saved by itself after ${savedMs.toFixed(0)} ms (retried with backoff)`);

@@ -36,7 +36,14 @@ beforeAll(async () => {
   assertBuilt();
   dir = await mkdtemp(path.join(os.tmpdir(), 'kubeprism-reliability-hostile-'));
   const config = path.join(dir, 'config.yaml');
-  await writeFile(config, v1alpha1Config({ machineType: 'worker', endpoint: `https://127.0.0.201:${await freePort('127.0.0.201')}`, kubePrism: { enabled: false } }));
+  await writeFile(
+    config,
+    v1alpha1Config({
+      machineType: 'worker',
+      endpoint: `https://127.0.0.201:${await freePort('127.0.0.201')}`,
+      kubePrism: { enabled: false },
+    }),
+  );
   base = `http://127.0.0.1:${await freePort()}`;
   agent = new Spawned(['run', '--config', config, '--api', base.slice('http://'.length), '--state-dir', path.join(dir, 'state')]);
   await agent.waitForLog('kubeprism running');
@@ -64,20 +71,31 @@ describe('reliability: deeply nested YAML against the kubeprism binary', () => {
 
   it('well-formed JSON nested 100,000 deep in member fields is refused with 400 naming the fields, and the agent lives', async () => {
     const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
-    for (const body of [`{"spec": ${deep}}`, `{"spec": {"nodeId": ${deep}, "hostname": "h", "machineType": "worker", "addresses": ${deep}}}`]) {
+    for (const body of [
+      `{"spec": ${deep}}`,
+      `{"spec": {"nodeId": ${deep}, "hostname": "h", "machineType": "worker", "addresses": ${deep}}}`,
+    ]) {
       const res = await call(base, 'PUT', '/v1/resources/members/deep-json', body, 'application/json');
       expect(res.status, res.text.slice(0, 300)).toBe(400);
       await alive();
     }
     // And the store still takes a good member.
-    const ok = await call(base, 'PUT', '/v1/resources/members/after-deep', JSON.stringify({ spec: { nodeId: 'n', hostname: 'h', machineType: 'worker', addresses: ['127.0.0.250'] } }));
+    const ok = await call(
+      base,
+      'PUT',
+      '/v1/resources/members/after-deep',
+      JSON.stringify({ spec: { nodeId: 'n', hostname: 'h', machineType: 'worker', addresses: ['127.0.0.250'] } }),
+    );
     expect(ok.status, ok.text).toBe(201);
   });
 
   // Machine configs go through src/config's reader, guarded the same way since 151e07a (they used to abort it too).
   it('machine configs nested thousands deep are refused with 400, and the agent lives', async () => {
     for (const [what, nested] of DEEP) {
-      const res = await call(base, 'PUT', '/v1/config', nested, 'application/yaml').catch((err: unknown) => ({ status: 0, text: String(err) }));
+      const res = await call(base, 'PUT', '/v1/config', nested, 'application/yaml').catch((err: unknown) => ({
+        status: 0,
+        text: String(err),
+      }));
       expect(res.status, `${what}: ${res.text.slice(0, 200)}`).toBe(400);
       expect(res.text, what).toMatch(/"path":"","message":"not valid YAML: nested more than 100 levels deep \(line \d+, column \d+\)"/);
       await alive();

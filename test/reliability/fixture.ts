@@ -57,18 +57,21 @@ export class LogCapture {
 
   /** Waits until `count` entries match `match` (from index `from` on); resolves with all matching so far. */
   waitForCount(match: LogMatch, count: number, from = 0, timeoutMs = 10_000): Promise<LogEntry[]> {
-    return waitFor(() => {
-      const found = this.matching(match, from);
-      return found.length >= count ? found : undefined;
-    }, {
-      description: `${count} log line(s) ${JSON.stringify(match, (_k, v: unknown) => (v instanceof RegExp ? String(v) : v))}`,
-      timeoutMs,
-      subscribe: (wake) => {
-        this.#wakers.add(wake);
-        return () => this.#wakers.delete(wake);
+    return waitFor(
+      () => {
+        const found = this.matching(match, from);
+        return found.length >= count ? found : undefined;
       },
-      detail: () => this.entries.slice(-15).map((e) => `${e.component ?? ''}: ${e.msg}`),
-    });
+      {
+        description: `${count} log line(s) ${JSON.stringify(match, (_k, v: unknown) => (v instanceof RegExp ? String(v) : v))}`,
+        timeoutMs,
+        subscribe: (wake) => {
+          this.#wakers.add(wake);
+          return () => this.#wakers.delete(wake);
+        },
+        detail: () => this.entries.slice(-15).map((e) => `${e.component ?? ''}: ${e.msg}`),
+      },
+    );
   }
 }
 
@@ -177,7 +180,12 @@ export function balancedConfig(options: BalancedConfigOptions): string {
     kubePrism: {
       enabled: true,
       port: options.port,
-      healthCheck: { mode: options.mode ?? 'readyz', interval: `${options.intervalMs ?? 150}ms`, timeout: `${options.timeoutMs ?? 120}ms`, jitter: 0.1 },
+      healthCheck: {
+        mode: options.mode ?? 'readyz',
+        interval: `${options.intervalMs ?? 150}ms`,
+        timeout: `${options.timeoutMs ?? 120}ms`,
+        jitter: 0.1,
+      },
     },
   });
 }
@@ -248,7 +256,11 @@ export interface Seen<T> {
  * Records the successive values `pick` takes from one resource's watch events (repeats dropped), with
  * the time each was seen, until `stop`. Events carry the resource as written, so no state is missed.
  */
-export function recordResource<S, T>(state: State, ptr: ResourcePointer<S>, pick: (spec: S) => T): { readonly seen: Array<Seen<T>>; stop(): void } {
+export function recordResource<S, T>(
+  state: State,
+  ptr: ResourcePointer<S>,
+  pick: (spec: S) => T,
+): { readonly seen: Array<Seen<T>>; stop(): void } {
   const seen: Array<Seen<T>> = [];
   const subscription = state.watch(ptr).subscribe((event: WatchEvent) => {
     if (event.type !== 'created' && event.type !== 'updated') return;
@@ -266,7 +278,10 @@ export function recordResource<S, T>(state: State, ptr: ResourcePointer<S>, pick
 export function within<T>(promise: Promise<T>, timeoutMs: number, what: string, detail: () => unknown = () => ''): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; ${JSON.stringify(detail())}`)), timeoutMs);
+    timer = setTimeout(
+      () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; ${JSON.stringify(detail())}`)),
+      timeoutMs,
+    );
   });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }

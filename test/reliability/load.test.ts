@@ -28,26 +28,44 @@ describe('reliability: load through the agent', () => {
     const server = await TcpTestServer.start({ name: 'bulk', host: loopback(16), handler: load.handler });
     onTestFinished(() => server.stop());
     const port = await freePort();
-    const f = await startAgent({ config: balancedConfig({ port, endpoint: server.endpoint, mode: 'tcp', intervalMs: 1000, timeoutMs: 500 }) });
+    const f = await startAgent({
+      config: balancedConfig({ port, endpoint: server.endpoint, mode: 'tcp', intervalMs: 1000, timeoutMs: 500 }),
+    });
     onTestFinished(() => f.stop());
-    await eventuallyResource(f.state, ptr(KubePrismStatusType, KUBEPRISM_STATUS_ID), (r) => expect(r?.spec).toMatchObject({ listening: true, healthy: true }));
+    await eventuallyResource(f.state, ptr(KubePrismStatusType, KUBEPRISM_STATUS_ID), (r) =>
+      expect(r?.spec).toMatchObject({ listening: true, healthy: true }),
+    );
 
     const started = performance.now();
     const results = load.run(port);
-    await waitFor(() => load.hello === n, { description: `all ${n} connections open through the agent`, pollMs: 20, timeoutMs: 30_000, detail: () => ({ hello: load.hello }) });
+    await waitFor(() => load.hello === n, {
+      description: `all ${n} connections open through the agent`,
+      pollMs: 20,
+      timeoutMs: 30_000,
+      detail: () => ({ hello: load.hello }),
+    });
     const openMs = performance.now() - started;
     // All at once, as the agent counts them, in its metrics and (refreshed every 100 ms) its resources.
     expect(await agentMetric(f.agent, 'kubeprism_connections')).toBe(n);
-    await eventuallyResource(f.state, ptr(KubePrismUpstreamType, upstreamId(server.host, server.port)), (r) => expect(r?.spec.activeConnections).toBe(n));
+    await eventuallyResource(f.state, ptr(KubePrismUpstreamType, upstreamId(server.host, server.port)), (r) =>
+      expect(r?.spec.activeConnections).toBe(n),
+    );
 
     const received = await results;
     const seconds = (performance.now() - started) / 1000;
     expect(load.failures(received)).toEqual([]);
     expect(load.upstreamChecks).toHaveLength(n);
-    for (const name of ['kubeprism_connections_failed_total', 'kubeprism_connections_refused_total', 'kubeprism_connections_stalled_total', 'kubeprism_upstream_dial_failures_total']) {
+    for (const name of [
+      'kubeprism_connections_failed_total',
+      'kubeprism_connections_refused_total',
+      'kubeprism_connections_stalled_total',
+      'kubeprism_upstream_dial_failures_total',
+    ]) {
       expect(await agentMetric(f.agent, name), name).toBe(0);
     }
-    await eventuallyResource(f.state, ptr(KubePrismUpstreamType, upstreamId(server.host, server.port)), (r) => expect(r?.spec.activeConnections).toBe(0));
+    await eventuallyResource(f.state, ptr(KubePrismUpstreamType, upstreamId(server.host, server.port)), (r) =>
+      expect(r?.spec.activeConnections).toBe(0),
+    );
     console.info(
       `load: ${n} connections open at once through the agent after ${openMs.toFixed(0)} ms; ${((2 * n * SIZE) / 2 ** 20).toFixed(0)} MiB moved intact in ${seconds.toFixed(1)} s; ` +
         `0 failed, 0 refused, 0 dial failures (open-files limit ${limit})`,

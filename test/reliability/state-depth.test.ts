@@ -30,7 +30,9 @@ describe('the store with absurdly nested specs', () => {
       code: 'KP_ERR_VALIDATION',
       issues: [expect.objectContaining({ path: 'spec' })],
     });
-    await expect(state.create({ metadata: { namespace: 'cluster', type: MemberType.type, id: 'deep' }, spec: { ...member, extra: deep } })).rejects.toMatchObject({
+    await expect(
+      state.create({ metadata: { namespace: 'cluster', type: MemberType.type, id: 'deep' }, spec: { ...member, extra: deep } }),
+    ).rejects.toMatchObject({
       code: 'KP_ERR_VALIDATION',
       issues: [{ path: 'spec', message: `nested more than ${MAX_SPEC_DEPTH} levels deep` }],
     });

@@ -105,22 +105,25 @@ export function startTransfer(port: number, id: number, bytes: number, pauseAfte
       ended = true;
       resolve({ upstream, complete: verifier.complete, received: verifier.received, corruption: verifier.error, error });
     };
-    const req = request({ host: '127.0.0.1', port, path: `/stream/${id}/${bytes}`, agent: false, rejectUnauthorized: false, servername: 'localhost' }, (res) => {
-      response = res;
-      upstream = String(res.headers['x-upstream']);
-      onAnswered(upstream);
-      let pausedOnce = false;
-      res.on('data', (chunk: Buffer) => {
-        verifier.push(chunk);
-        if (pauseAfter !== undefined && !pausedOnce && verifier.received >= pauseAfter) {
-          pausedOnce = true;
-          res.pause();
-          onPaused();
-        }
-      });
-      res.on('error', (err) => (error ??= err.message));
-      res.on('close', finish);
-    });
+    const req = request(
+      { host: '127.0.0.1', port, path: `/stream/${id}/${bytes}`, agent: false, rejectUnauthorized: false, servername: 'localhost' },
+      (res) => {
+        response = res;
+        upstream = String(res.headers['x-upstream']);
+        onAnswered(upstream);
+        let pausedOnce = false;
+        res.on('data', (chunk: Buffer) => {
+          verifier.push(chunk);
+          if (pauseAfter !== undefined && !pausedOnce && verifier.received >= pauseAfter) {
+            pausedOnce = true;
+            res.pause();
+            onPaused();
+          }
+        });
+        res.on('error', (err) => (error ??= err.message));
+        res.on('close', finish);
+      },
+    );
     req.on('error', (err) => {
       error ??= err.message;
       if (!response) finish();

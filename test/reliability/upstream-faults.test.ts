@@ -23,11 +23,16 @@ describe('reliability: upstream faults (in-process agent, real balancer)', () =>
     onTestFinished(() => watches.forEach((w) => w.socket.destroy()));
     const on = (name: string) => watches.filter((w) => w.upstream === name);
     while (watches.length < 16 && (on('a').length < 2 || on('b').length < 2)) watches.push(await longLived(port));
-    expect([on('a').length, on('b').length].every((n) => n >= 2), `watches on ${watches.map((w) => w.upstream).join(',')}`).toBe(true);
+    expect(
+      [on('a').length, on('b').length].every((n) => n >= 2),
+      `watches on ${watches.map((w) => w.upstream).join(',')}`,
+    ).toBe(true);
 
     const holedAt = performance.now();
     a.blackHole = true;
-    await eventuallyResource(f.state, upstreamPtr(a), (r) => expect(r?.spec).toMatchObject({ healthy: false, lastError: expect.stringMatching(/timed out/) }));
+    await eventuallyResource(f.state, upstreamPtr(a), (r) =>
+      expect(r?.spec).toMatchObject({ healthy: false, lastError: expect.stringMatching(/timed out/) }),
+    );
     const detectedMs = performance.now() - holedAt;
     await f.logs.waitFor({ msg: 'upstream unhealthy', upstream: addressOf(a) });
     await f.logs.waitFor({ msg: 'closing connections', upstream: addressOf(a) });
@@ -45,7 +50,9 @@ describe('reliability: upstream faults (in-process agent, real balancer)', () =>
     const after: string[] = [];
     for (let i = 0; i < 10 && !after.includes('a'); i++) after.push(await ask(port)); // round robin between equals
     expect(after).toContain('a');
-    console.info(`black hole: marked down after ${detectedMs.toFixed(0)} ms, its ${on('a').length} long-lived connections closed, 10/10 requests answered by the other; back ${backMs.toFixed(0)} ms after it answered again`);
+    console.info(
+      `black hole: marked down after ${detectedMs.toFixed(0)} ms, its ${on('a').length} long-lived connections closed, 10/10 requests answered by the other; back ${backMs.toFixed(0)} ms after it answered again`,
+    );
   });
 
   it('an upstream flapping every second: health follows it, clients keep working, no storm of checks or dials', async () => {
@@ -123,7 +130,10 @@ describe('reliability: upstream faults (in-process agent, real balancer)', () =>
       return r!;
     });
     await eventuallyList(f.state, kindOf(KubePrismUpstreamType), (items) =>
-      expect(items.map((u) => [u.spec.healthy, /ECONNREFUSED|ECONNRESET/.test(u.spec.lastError ?? '')])).toEqual([[false, true], [false, true]]),
+      expect(items.map((u) => [u.spec.healthy, /ECONNREFUSED|ECONNRESET/.test(u.spec.lastError ?? '')])).toEqual([
+        [false, true],
+        [false, true],
+      ]),
     );
     await f.logs.waitFor({ msg: 'upstream unhealthy', upstream: addressOf(a) });
     await f.logs.waitFor({ msg: 'upstream unhealthy', upstream: addressOf(b) });
@@ -135,11 +145,17 @@ describe('reliability: upstream faults (in-process agent, real balancer)', () =>
 
     const restartedAt = performance.now();
     await b.restart();
-    await eventuallyResource(f.state, statusPtr, (r) => expect(r?.spec).toEqual({ host: `127.0.0.1:${port}`, healthy: true, listening: true }));
+    await eventuallyResource(f.state, statusPtr, (r) =>
+      expect(r?.spec).toEqual({ host: `127.0.0.1:${port}`, healthy: true, listening: true }),
+    );
     const healthyMs = performance.now() - restartedAt;
     expect(await ask(port)).toBe('b');
     const servedMs = performance.now() - restartedAt;
-    await waitFor(() => f.logs.matching({ msg: 'upstream healthy', upstream: addressOf(b) }).length > 0, { description: 'b healthy in the log' });
-    console.info(`all down: status "${status.spec.error}"; one back: healthy ${healthyMs.toFixed(0)} ms after its restart, first request served at ${servedMs.toFixed(0)} ms`);
+    await waitFor(() => f.logs.matching({ msg: 'upstream healthy', upstream: addressOf(b) }).length > 0, {
+      description: 'b healthy in the log',
+    });
+    console.info(
+      `all down: status "${status.spec.error}"; one back: healthy ${healthyMs.toFixed(0)} ms after its restart, first request served at ${servedMs.toFixed(0)} ms`,
+    );
   });
 });

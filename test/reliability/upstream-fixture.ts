@@ -30,11 +30,20 @@ export async function balancing(servers: Address[], timing: CheckTiming): Promis
   onTestFinished(({ task }) => {
     if (task.result?.state !== 'fail') return;
     const lines = f.logs.entries.filter((e) => e.level >= 40 || /healthy|closing|listening/.test(e.msg));
-    console.error(lines.map((e) => `${e.component ?? ''}: ${e.msg} ${JSON.stringify({ ...e, level: undefined, time: undefined, msg: undefined, component: undefined })}`).join('\n'));
+    console.error(
+      lines
+        .map(
+          (e) =>
+            `${e.component ?? ''}: ${e.msg} ${JSON.stringify({ ...e, level: undefined, time: undefined, msg: undefined, component: undefined })}`,
+        )
+        .join('\n'),
+    );
   });
   for (const [i, server] of servers.slice(1).entries()) await f.agent.putMember(`cp-${i}`, controlPlaneMember(`cp-${i}`, server));
   const want = servers.map((s) => [addressOf(s), true]).sort();
-  await eventuallyList(f.state, kindOf(KubePrismUpstreamType), (items) => expect(items.map((u) => [u.metadata.id, u.spec.healthy]).sort()).toEqual(want));
+  await eventuallyList(f.state, kindOf(KubePrismUpstreamType), (items) =>
+    expect(items.map((u) => [u.metadata.id, u.spec.healthy]).sort()).toEqual(want),
+  );
   await eventuallyResource(f.state, statusPtr, (r) => expect(r?.spec).toMatchObject({ listening: true, healthy: true }));
   return { f, port };
 }

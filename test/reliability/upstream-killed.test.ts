@@ -14,7 +14,10 @@ const SIZE = 4 * 1024 * 1024;
 describe('reliability: an upstream killed mid-transfer', () => {
   it('its clients reconnect to the other, no new traffic goes to it, it returns after a restart', async () => {
     const servers: StreamApiServer[] = [];
-    for (const [name, n] of [['a', 2], ['b', 3]] as const) {
+    for (const [name, n] of [
+      ['a', 2],
+      ['b', 3],
+    ] as const) {
       const server = await StreamApiServer.start({ name, host: loopback(n) });
       onTestFinished(() => server.stop());
       servers.push(server);
@@ -55,7 +58,8 @@ describe('reliability: an upstream killed mid-transfer', () => {
     await f.logs.waitFor({ component: 'loadbalancer', msg: 'upstream unhealthy', upstream: addressOf(victim.endpoint) });
 
     // No new traffic to it: new transfers all go to the survivor, and the balancer does not even dial it.
-    const dials = (): Promise<number> => agentMetric(f.agent, 'kubeprism_upstream_dial_failures_total', { upstream: addressOf(victim.endpoint) });
+    const dials = (): Promise<number> =>
+      agentMetric(f.agent, 'kubeprism_upstream_dial_failures_total', { upstream: addressOf(victim.endpoint) });
     const dialFailures = await dials();
     const newOnes = Array.from({ length: 8 }, (_, i) => startTransfer(port, 200 + i, 64 * 1024));
     const fresh = await within(Promise.all(newOnes.map((t) => t.done)), 10_000, 'new transfers while it is down', where(newOnes));
@@ -75,7 +79,9 @@ describe('reliability: an upstream killed mid-transfer', () => {
     const placedAgain = await Promise.all(again.map((t) => t.answered));
     expect(placedAgain, 'placement after the restart').toContain(victim.name);
     again.forEach((t) => t.resume());
-    expect((await within(Promise.all(again.map((t) => t.done)), 15_000, 'transfers after the restart', where(again))).every((r) => r.complete)).toBe(true);
+    expect(
+      (await within(Promise.all(again.map((t) => t.done)), 15_000, 'transfers after the restart', where(again))).every((r) => r.complete),
+    ).toBe(true);
     console.info(
       `killed mid-transfer: ${cut.length}/16 transfers cut (intact up to the cut), ${retries.length} reconnects, 0 failed; ` +
         `marked down after ${detectedMs.toFixed(0)} ms (${down.spec.lastError}); healthy ${backMs.toFixed(0)} ms after restart; ` +

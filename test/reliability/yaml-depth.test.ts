@@ -46,7 +46,13 @@ describe('excessiveYamlNesting: the nesting guard in front of the YAML parser', 
 
   it('is not fooled by brackets in quotes, comments and block scalars, nor by closing brackets in strings', () => {
     const inert = '['.repeat(5_000) + '{'.repeat(5_000);
-    for (const text of [`a: "${inert}"`, `a: '${inert}'`, `# ${inert}\na: 1`, `a: |\n  ${inert}\n  ${inert}\nb: 2`, `a: >-\n  ${inert}\n`]) {
+    for (const text of [
+      `a: "${inert}"`,
+      `a: '${inert}'`,
+      `# ${inert}\na: 1`,
+      `a: |\n  ${inert}\n  ${inert}\nb: 2`,
+      `a: >-\n  ${inert}\n`,
+    ]) {
       expect(excessiveYamlNesting(text), text.slice(0, 40)).toBeUndefined();
     }
     // Closing brackets inside strings do not cancel real openings.

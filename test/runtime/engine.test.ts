@@ -25,7 +25,11 @@ import { interval } from 'rxjs';
 
 const Ints = defineResource({ type: 'Ints.test.kubeprism.dev', defaultNamespace: 'test', schema: z.object({ value: z.number().int() }) });
 const Strs = defineResource({ type: 'Strs.test.kubeprism.dev', defaultNamespace: 'test', schema: z.object({ value: z.string() }) });
-const Sentences = defineResource({ type: 'Sentences.test.kubeprism.dev', defaultNamespace: 'test', schema: z.object({ text: z.string() }) });
+const Sentences = defineResource({
+  type: 'Sentences.test.kubeprism.dev',
+  defaultNamespace: 'test',
+  schema: z.object({ text: z.string() }),
+});
 
 const FAST_BACKOFF = { initialMs: 5, maxMs: 40, multiplier: 2, jitter: 0 };
 
@@ -141,7 +145,11 @@ describe('controller engine', () => {
     await eventuallyResource(state, ptr(ControllerStatusType, 'FlakyController'), (r) =>
       expect(r?.spec).toMatchObject({ crashes: 3, backingOff: false, lastError: 'attempt 3 failed' }),
     );
-    expect((await state.get(ptr(ControllerStatusType, 'IntToStrController'))).spec).toEqual({ crashes: 0, consecutiveFailures: 0, backingOff: false });
+    expect((await state.get(ptr(ControllerStatusType, 'IntToStrController'))).spec).toEqual({
+      crashes: 0,
+      consecutiveFailures: 0,
+      backingOff: false,
+    });
   });
 
   it('resets the backoff after a successful round', async () => {
@@ -237,7 +245,10 @@ describe('controller engine', () => {
       async run(ctx) {
         while (await ctx.nextEvent()) {
           const attempt = async (what: string, fn: () => Promise<unknown>) => {
-            outcomes[what] = await fn().then(() => 'ok', (e: unknown) => e);
+            outcomes[what] = await fn().then(
+              () => 'ok',
+              (e: unknown) => e,
+            );
           };
           await attempt('read allowed id', () => ctx.find(ptr(Ints, 'allowed')));
           await attempt('read other id', () => ctx.find(ptr(Ints, 'other')));
@@ -288,7 +299,10 @@ describe('controller engine', () => {
     await state.create({ metadata: ptr(Ints, 'a'), spec: { value: 1 } });
     await engine.settled();
     const after = engine.stats().find((s) => s.name === 'CountedController');
-    expect({ reads: (after?.reads ?? 0) - (idle?.reads ?? 0), writes: (after?.writes ?? 0) - (idle?.writes ?? 0) }).toEqual({ reads: 2, writes: 1 });
+    expect({ reads: (after?.reads ?? 0) - (idle?.reads ?? 0), writes: (after?.writes ?? 0) - (idle?.writes ?? 0) }).toEqual({
+      reads: 2,
+      writes: 1,
+    });
   });
 
   it('refuses bad registrations', async () => {
@@ -298,7 +312,12 @@ describe('controller engine', () => {
     expect(() => engine.register(intToStr())).toThrow(/already registered/);
     const sharedOnExclusive: Controller = { ...intToStr(), name: 'Shared', outputs: () => [outputOf(Strs, 'shared')] };
     expect(() => engine.register(sharedOnExclusive)).toThrow(RegistrationError);
-    const unknownInput: Controller = { ...intToStr(), name: 'Unknown', inputs: () => [{ namespace: 'test', type: 'Nopes.x.dev', kind: 'weak' }], outputs: () => [] };
+    const unknownInput: Controller = {
+      ...intToStr(),
+      name: 'Unknown',
+      inputs: () => [{ namespace: 'test', type: 'Nopes.x.dev', kind: 'weak' }],
+      outputs: () => [],
+    };
     expect(() => engine.register(unknownInput)).toThrow(/Nopes/);
     const a: Controller = { ...intToStr(), name: 'SharedA', outputs: () => [outputOf(Sentences, 'shared')] };
     const b: Controller = { ...intToStr(), name: 'SharedB', outputs: () => [outputOf(Sentences, 'shared')] };
@@ -395,4 +414,3 @@ describe('controller engine', () => {
     expect(dot).toContain(`"StrToSentenceController" -> "${Sentences.type}";`);
   });
 });
-

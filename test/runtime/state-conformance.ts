@@ -254,7 +254,14 @@ export function stateConformance(name: string, factory: ConformanceFactory): voi
       expect(await ids({ labels: [{ key: 'tier', op: 'equal', value: 'fast', invert: true }] })).toEqual(['b', 'c']);
       expect(await ids({ labels: [{ key: 'tier', op: 'in', values: ['fast', 'slow'] }] })).toEqual(['a', 'b']);
       expect(await ids({ labels: [{ key: 'tier', op: 'in', values: ['slow'], invert: true }] })).toEqual(['a', 'c']);
-      expect(await ids({ labels: [{ key: 'tier', op: 'exists' }, { key: 'zone', op: 'equal', value: 'x' }] })).toEqual(['a']);
+      expect(
+        await ids({
+          labels: [
+            { key: 'tier', op: 'exists' },
+            { key: 'zone', op: 'equal', value: 'x' },
+          ],
+        }),
+      ).toEqual(['a']);
     });
 
     it('ends a watcher that falls further behind than the history with an error event', async () => {
@@ -278,4 +285,3 @@ export function stateConformance(name: string, factory: ConformanceFactory): voi
     });
   });
 }
-

@@ -62,12 +62,15 @@ describe('resource definitions', () => {
     expect(Statuses.aliases).toEqual(['kubeprismstatus', 'kps']);
   });
 
-  it.each(['kubePrismStatuses.kubernetes.talos.dev', 'KubePrismConfig.kubernetes.talos.dev', 'KubePrismStatuses', 'KubePrismStatuses.Kubernetes.dev', 'Kube_Statuses.a.b'])(
-    'refuses the invalid type name %s',
-    (type) => {
-      expect(() => defineResource({ type, defaultNamespace: 'x', schema: z.object({}) })).toThrow(RegistrationError);
-    },
-  );
+  it.each([
+    'kubePrismStatuses.kubernetes.talos.dev',
+    'KubePrismConfig.kubernetes.talos.dev',
+    'KubePrismStatuses',
+    'KubePrismStatuses.Kubernetes.dev',
+    'Kube_Statuses.a.b',
+  ])('refuses the invalid type name %s', (type) => {
+    expect(() => defineResource({ type, defaultNamespace: 'x', schema: z.object({}) })).toThrow(RegistrationError);
+  });
 
   it('reads print columns and redacts sensitive specs', () => {
     expect(readColumn({ a: { b: 3 } }, '{.a.b}')).toBe(3);
@@ -134,8 +137,12 @@ describe('State', () => {
 
   it('refuses unknown types, unregistered namespaces and bad ids', async () => {
     const state = await open();
-    await expect(state.create({ metadata: { namespace: 'k8s', type: 'Nopes.x.dev', id: 'a' }, spec: {} })).rejects.toBeInstanceOf(UnknownTypeError);
-    await expect(state.create({ metadata: ptr(Statuses, 'a', 'elsewhere'), spec: { healthy: true } })).rejects.toThrow(/metadata\.namespace/);
+    await expect(state.create({ metadata: { namespace: 'k8s', type: 'Nopes.x.dev', id: 'a' }, spec: {} })).rejects.toBeInstanceOf(
+      UnknownTypeError,
+    );
+    await expect(state.create({ metadata: ptr(Statuses, 'a', 'elsewhere'), spec: { healthy: true } })).rejects.toThrow(
+      /metadata\.namespace/,
+    );
     await expect(state.create({ metadata: ptr(Statuses, 'a/b'), spec: { healthy: true } })).rejects.toThrow(/metadata\.id/);
     await expect(state.create({ metadata: ptr(Statuses, 'x'.repeat(254)), spec: { healthy: true } })).rejects.toThrow(/metadata\.id/);
   });
@@ -150,18 +157,30 @@ describe('State', () => {
     const state = await open();
     const id = ptr(Endpoints, 'k8s-cluster');
     const events = firstValueFrom(state.watchKind(kindOf(Endpoints)).pipe(take(2), toArray()));
-    const created = await state.modify(id, (d) => {
-      d.spec.endpoints = [{ host: 'a', port: 443 }];
-      d.labels.source = 'test';
-    }, { owner: 'me', initialSpec: { endpoints: [] } });
+    const created = await state.modify(
+      id,
+      (d) => {
+        d.spec.endpoints = [{ host: 'a', port: 443 }];
+        d.labels.source = 'test';
+      },
+      { owner: 'me', initialSpec: { endpoints: [] } },
+    );
     expect(created.metadata).toMatchObject({ version: 1, owner: 'me', labels: { source: 'test' } });
-    const same = await state.modify(id, (d) => {
-      d.spec = { endpoints: [{ host: 'a', port: 443 }] };
-    }, { owner: 'me' });
+    const same = await state.modify(
+      id,
+      (d) => {
+        d.spec = { endpoints: [{ host: 'a', port: 443 }] };
+      },
+      { owner: 'me' },
+    );
     expect(same.metadata.version).toBe(1);
-    const changed = await state.modify(id, (d) => {
-      d.spec.endpoints.push({ host: 'b', port: 6443 });
-    }, { owner: 'me' });
+    const changed = await state.modify(
+      id,
+      (d) => {
+        d.spec.endpoints.push({ host: 'b', port: 6443 });
+      },
+      { owner: 'me' },
+    );
     expect(changed.metadata.version).toBe(2);
     expect(changed.spec.endpoints).toHaveLength(2);
     const seen = await events;
