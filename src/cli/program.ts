@@ -199,7 +199,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     if (err instanceof KubeprismError) {
       io.stderr.write(`kubeprism: ${err.message}\n`);
       if (err instanceof ApiResponseError) for (const issue of err.issues ?? []) io.stderr.write(`  ${formatIssue(issue)}\n`);
-      return exitCodeOf(err);
+      const code = exitCodeOf(err);
+      if (code === EXIT.usage) io.stderr.write('(run with --help for usage)\n');
+      return code;
     }
     io.stderr.write(`kubeprism: ${err instanceof Error ? err.message : String(err)}\n`);
     return EXIT.failed;
