@@ -1,7 +1,9 @@
 /**
  * `npm start`: three fake Kubernetes API servers (TLS, on 127.0.0.11-13) and the kubeprism agent in
- * front of them on 127.0.0.1:7445, with a live status view. Press 1/2/3 to stop or restart a server,
- * q (or Ctrl-C) to quit. KUBEPRISM_DEMO_SECONDS=N quits by itself after N seconds.
+ * front of them on 127.0.0.1:7445, with a live status view (within the terminal's width, 80 columns when
+ * unknown). Press 1/2/3 to stop or restart a server, q (or Ctrl-C) to quit; keys typed fast or pasted
+ * all count. KUBEPRISM_DEMO_PORT and KUBEPRISM_DEMO_API move it (a taken port is reported with the
+ * variable to set); KUBEPRISM_DEMO_SECONDS=N quits by itself after N seconds.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent as HttpsAgent, request } from 'node:https';
@@ -12,11 +14,30 @@ import { KUBEPRISM_ENDPOINTS_ID, KUBEPRISM_STATUS_ID, KubePrismEndpointsType, Ku
 import { ptr } from '../../src/runtime/index.js';
 import { FakeApiServer } from '../../test/harness/fake-apiserver.js';
 import { startDebugApi, type DebugApiHandle } from './debug-api.js';
-import { renderStatus, type DemoServer } from './status-view.js';
+import { fit, formatStatus, readDemoStatus, type DemoServer } from './status-view.js';
+import { probePort, splitKeys, suggestPort } from './terminal.js';
 
-const KUBEPRISM_PORT = Number(process.env.KUBEPRISM_DEMO_PORT ?? 7445);
+const PORT_TEXT = process.env.KUBEPRISM_DEMO_PORT ?? '7445';
+const KUBEPRISM_PORT = Number(PORT_TEXT);
 const API_ADDRESS = process.env.KUBEPRISM_DEMO_API ?? '127.0.0.1:7446';
 const interactive = process.stdout.isTTY === true && process.stdin.isTTY === true;
+
+// The balancer's port is the point of the demo: when it cannot be had, say so and what to set, and stop
+// before starting anything (a taken port would leave the demo client talking to somebody else's socket).
+if (!/^\d{1,5}$/.test(PORT_TEXT) || KUBEPRISM_PORT < 1 || KUBEPRISM_PORT > 65535) {
+  process.stderr.write(`kubeprism demo: KUBEPRISM_DEMO_PORT=${PORT_TEXT} is not a port (1-65535)\n`);
+  process.exit(1);
+}
+const portProblem = await probePort('127.0.0.1', KUBEPRISM_PORT);
+if (portProblem !== undefined) {
+  const why =
+    portProblem === 'EADDRINUSE' ? 'is taken (another kubeprism, or a demo still running?)' : `cannot be listened on (${portProblem})`;
+  process.stderr.write(
+    `kubeprism demo: 127.0.0.1:${KUBEPRISM_PORT} ${why}.\n` +
+      `Set KUBEPRISM_DEMO_PORT to a free port, e.g.: KUBEPRISM_DEMO_PORT=${await suggestPort('127.0.0.1')} npm start\n`,
+  );
+  process.exit(1);
+}
 
 let stopping = false;
 const dir = await mkdtemp(path.join(os.tmpdir(), 'kubeprism-demo-'));
@@ -65,11 +86,17 @@ const agent = await Agent.create({
 });
 await agent.start();
 let api: DebugApiHandle | undefined;
-let apiError: string | undefined;
+let apiProblem: string[] = [];
 try {
   api = await startDebugApi(agent, API_ADDRESS);
 } catch (err) {
-  apiError = `debug API not started on ${API_ADDRESS}: ${(err as Error).message}`;
+  // The demo runs without its debug API; only `kubeprism get` needs it, so say how to get it back.
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = code === 'EADDRINUSE' ? 'is taken' : `cannot be used: ${(err as Error).message}`;
+  apiProblem = [
+    `  kubeprism get needs the debug API, and ${API_ADDRESS} ${why};`,
+    `  restart with KUBEPRISM_DEMO_API=127.0.0.1:${await suggestPort('127.0.0.1')} to have it`,
+  ];
 }
 
 // A client on the node, like the kubelet: a few kept-alive connections through KubePrism.
@@ -97,9 +124,9 @@ const sendRequest = (fresh: boolean): void => {
   req.end();
 };
 let load: NodeJS.Timeout | undefined;
-// Like the kubelet, the client starts once KubePrism has judged its upstreams.
+// Like the kubelet, the client starts once KubePrism listens and has judged its upstreams.
 void agent.state
-  .watchFor(ptr(KubePrismStatusType, KUBEPRISM_STATUS_ID), (s) => s?.spec.healthy === true)
+  .watchFor(ptr(KubePrismStatusType, KUBEPRISM_STATUS_ID), (s) => s?.spec.listening === true && s.spec.healthy)
   .then(() => new Promise((resolve) => setTimeout(resolve, 2500)))
   .then(() => {
     if (stopping) return;
@@ -113,14 +140,17 @@ void agent.state
 const describeServers = (): DemoServer[] =>
   servers.map((s, i) => ({ key: String(i + 1), label: s.name, address: `${s.host}:${s.port}`, running: s.running }));
 
-const tips = [
+/** What to try, only what can work now: curl once KubePrism listens, kubeprism get once the debug API does. */
+const tips = (listening: boolean): string[] => [
   '',
   'Try it:',
-  `  curl -k https://127.0.0.1:${KUBEPRISM_PORT}/version        (answered by the best healthy server)`,
-  api ? `  npx kubeprism get kps --api ${API_ADDRESS}     (also: get kpu, get kpe, dump, graph)` : `  ${apiError}`,
+  listening
+    ? `  curl -k https://127.0.0.1:${KUBEPRISM_PORT}/version   (the best healthy server answers)`
+    : `  (curl https://127.0.0.1:${KUBEPRISM_PORT} once KubePrism listens)`,
+  ...(api ? [`  npx kubeprism get kps --api ${API_ADDRESS}`, '  (also: get kpu -o wide, get kpe, dump, graph)'] : apiProblem),
   interactive
     ? '  press 1, 2 or 3 to stop/restart that server, q to quit'
-    : '  (not a terminal: printing the status every few seconds; Ctrl-C to quit)',
+    : '  (not a terminal: the status every few seconds; Ctrl-C to quit)',
 ];
 
 let rendering = false;
@@ -129,9 +159,14 @@ const render = async (): Promise<void> => {
   rendering = true;
   try {
     const endpoints = (await agent.state.find(ptr(KubePrismEndpointsType, KUBEPRISM_ENDPOINTS_ID)))?.spec.endpoints ?? [];
-    const screen = await renderStatus(agent.state, describeServers(), endpoints, traffic, interactive);
-    if (interactive) process.stdout.write(`\x1b[H\x1b[2J${screen}\n${tips.join('\n')}\n`);
-    else process.stdout.write(`${screen}\n${tips.join('\n')}\n\n`);
+    const data = await readDemoStatus(agent.state, endpoints);
+    // A terminal that does not say its size (0, or not a terminal) gets the classic 80 columns.
+    const width = process.stdout.columns || 80;
+    const screen = formatStatus(data, describeServers(), traffic, { color: interactive, width });
+    const text = `${screen}\n${tips(data.status?.listening === true)
+      .map((l) => fit(l, width))
+      .join('\n')}\n`;
+    process.stdout.write(interactive ? `\x1b[H\x1b[2J${text}` : `${text}\n`);
   } finally {
     rendering = false;
   }
@@ -154,14 +189,19 @@ const stop = async (): Promise<void> => {
   process.stdout.write('\nkubeprism demo stopped.\n');
 };
 
+// One queue per server: "11" in one burst stops it, then starts it again, in that order.
+const toggles = servers.map(() => Promise.resolve());
+const onKey = (key: string): void => {
+  if (key === 'q' || key === '\u0003') return void stop();
+  const i = ['1', '2', '3'].indexOf(key);
+  const server = servers[i];
+  if (!server) return;
+  toggles[i] = toggles[i]!.then(() => (server.running ? server.stop() : server.restart())).then(render, render);
+};
 if (interactive) {
   process.stdin.setRawMode(true);
   process.stdin.setEncoding('utf8');
-  process.stdin.on('data', (key: string) => {
-    if (key === 'q' || key === '\u0003') void stop();
-    const server = servers[Number(key) - 1];
-    if (server) void (server.running ? server.stop() : server.restart()).then(render);
-  });
+  process.stdin.on('data', (chunk: string) => splitKeys(chunk).forEach(onKey));
 }
 process.once('SIGINT', () => void stop());
 process.once('SIGTERM', () => void stop());

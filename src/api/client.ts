@@ -28,7 +28,8 @@ export interface DefinitionSpec {
   readonly displayType: string;
   readonly defaultNamespace: string;
   readonly aliases: readonly string[];
-  readonly printColumns: ReadonlyArray<{ name: string; jsonPath: string }>;
+  /** `wide`: shown only by `get -o wide` (absent from agents that do not say). */
+  readonly printColumns: ReadonlyArray<{ name: string; jsonPath: string; wide?: boolean }>;
   readonly sensitivity: 'public' | 'sensitive';
 }
 

@@ -1,56 +1,59 @@
 import { stringify } from 'yaml';
 import type { DefinitionSpec } from '../api/client.js';
 import type { WatchLine } from '../api/watch-stream.js';
-import { matchDefinitions, readColumn } from '../runtime/definition.js';
+import { matchDefinitions } from '../runtime/definition.js';
 import type { Resource } from '../runtime/resource.js';
+import type { EventType } from './columns.js';
 
-/** How `get` and `dump` print resources. */
-export type OutputFormat = 'table' | 'yaml' | 'json';
+/** How `get` prints resources (`jsonpath=EXPR` is parsed apart). */
+export type OutputFormat = 'table' | 'wide' | 'yaml' | 'json' | 'name' | 'jsonpath';
 
-/** A watch event as the table and YAML writers mark it. */
-export type EventType = 'created' | 'updated' | 'destroyed';
+/** The `-o` values `get` accepts, for help and completion. */
+export const GET_OUTPUT_FORMATS = ['table', 'wide', 'yaml', 'json', 'name', 'jsonpath='] as const;
 
 const COLUMN_GAP = 3;
 
-/** One table cell: strings as they are, lists and objects as JSON (like kubectl's jsonpath), missing as empty. */
-export function cell(value: unknown): string {
-  if (value === undefined || value === null) return '';
-  // Objects as JSON; what is left (numbers, booleans, bigints, symbols, functions) has a useful String().
-  const text = typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : `${value as number}`;
-  // A newline inside a cell would break every row after it.
-  return text.replace(/\s*\n\s*/g, ' ');
-}
-
-/** Column headers: NAMESPACE, TYPE, ID, VERSION and the type's print columns (upper-cased), after `*` in watch mode. */
-export function tableHeader(def: DefinitionSpec | undefined, withEvents: boolean): string[] {
-  const fields = ['NAMESPACE', 'TYPE', 'ID', 'VERSION', ...(def?.printColumns ?? []).map((c) => c.name.toUpperCase())];
-  return withEvents ? ['*', ...fields] : fields;
-}
-
-/** A table row, like `talosctl get`: TYPE is the display type; watch mode marks `+` created, `-` destroyed. */
-export function tableRow(def: DefinitionSpec | undefined, res: Resource, event?: EventType): string[] {
-  const m = res.metadata;
-  const values = [m.namespace, def?.displayType ?? m.type, m.id, String(m.version)];
-  for (const column of def?.printColumns ?? []) values.push(cell(readColumn(res.spec, column.jsonPath)));
-  if (event === undefined) return values;
-  return [event === 'created' ? '+' : event === 'destroyed' ? '-' : ' ', ...values];
-}
-
-/** Aligns rows into columns separated by three spaces (the last column is not padded). */
+/**
+ * Aligns rows into columns separated by three spaces (the last column is not padded). Without fixed
+ * widths, each render sizes the columns to what it is given. With `fixedWidths` (a watch), the first
+ * render settles the widths (those least widths, the header and the first rows) and later rows keep
+ * them: a longer cell pushes the rest of its own row only, never the columns of the rows around it.
+ */
 export class TableWriter {
-  readonly #widths: number[] = [];
+  readonly #widths: number[];
+  readonly #fixed: boolean;
+  #settled = false;
 
-  /** Renders rows, widening columns as needed; earlier rows keep the widths they were printed with. */
+  constructor(fixedWidths?: readonly number[]) {
+    this.#widths = [...(fixedWidths ?? [])];
+    this.#fixed = fixedWidths !== undefined;
+  }
+
+  /** Renders rows into aligned lines. */
   render(rows: readonly string[][]): string {
-    for (const row of rows) row.forEach((value, i) => (this.#widths[i] = Math.max(this.#widths[i] ?? 0, value.length)));
+    if (!this.#settled) {
+      for (const row of rows) row.forEach((value, i) => (this.#widths[i] = Math.max(this.#widths[i] ?? 0, value.length)));
+      this.#settled = this.#fixed;
+    }
+    const widths = this.#widths;
     return rows
-      .map((row) =>
-        row
-          .map((value, i) => (i === row.length - 1 ? value : value.padEnd((this.#widths[i] ?? 0) + COLUMN_GAP)))
-          .join('')
-          .trimEnd(),
-      )
-      .map((line) => `${line}\n`)
+      .map((row) => {
+        let line = '';
+        let overflow = 0;
+        row.forEach((value, i) => {
+          if (i === row.length - 1) {
+            line += value;
+            return;
+          }
+          // What an earlier cell took beyond its column is taken back from this one's padding, if it can be,
+          // so the row falls back into line; cells stay at least three spaces apart.
+          const target = (widths[i] ?? value.length) + COLUMN_GAP - overflow;
+          const padded = Math.max(target, value.length + COLUMN_GAP);
+          overflow = Math.max(0, padded - target);
+          line += value.padEnd(padded);
+        });
+        return `${line.trimEnd()}\n`;
+      })
       .join('');
   }
 }
@@ -79,7 +82,7 @@ function yamlDocument(node: string, res: Resource, event?: EventType): Record<st
   return { node, ...(event !== undefined ? { event } : {}), metadata, spec: res.spec };
 }
 
-/** Writes resources as YAML documents separated by `---`, four-space indented like talosctl. */
+/** Writes resources as one YAML stream: documents separated by `---`, four-space indented like talosctl. */
 export class YamlWriter {
   #first = true;
 
@@ -94,6 +97,11 @@ export class YamlWriter {
   }
 }
 
+/** kubectl's JSON shape of several resources: one document, `{"apiVersion": "v1", "kind": "List", "items": [...]}`. */
+export function listDocument(items: readonly Resource[]): { apiVersion: 'v1'; kind: 'List'; items: readonly Resource[] } {
+  return { apiVersion: 'v1', kind: 'List', items };
+}
+
 /** Pretty JSON for one value (two-space indent, newline-terminated). */
 export function json(value: unknown): string {
   return `${JSON.stringify(value, null, 2)}\n`;
@@ -102,6 +110,12 @@ export function json(value: unknown): string {
 /** A watch line as NDJSON (exactly what the API streams). */
 export function ndjson(line: WatchLine): string {
   return `${JSON.stringify(line)}\n`;
+}
+
+/** `-o name`: `<singular alias>/<id>` (e.g. `kubeprismstatus/k8s-loadbalancer`), which `get` accepts back. */
+export function resourceName(def: DefinitionSpec | undefined, res: Resource): string {
+  const singular = def?.aliases[0] ?? def?.displayType.toLowerCase() ?? res.metadata.type.toLowerCase();
+  return `${singular}/${res.metadata.id}`;
 }
 
 /**

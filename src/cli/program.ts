@@ -1,12 +1,16 @@
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { DEFAULT_API_ADDRESS } from '../api/address.js';
 import { ApiResponseError } from '../api/client.js';
 import { formatIssue } from '../config/errors.js';
 import { KubeprismError } from '../runtime/errors.js';
-import { applyConfigCommand, dumpCommand, getCommand, graphCommand, validateCommand } from './client-commands.js';
-import { CliExit, type CliIo } from './io.js';
-import type { OutputFormat } from './output.js';
+import { applyConfigCommand, dumpCommand, graphCommand } from './client-commands.js';
+import { COMPLETION_SHELLS, completionCommand, suggest, type CompletionShell } from './completion.js';
+import { parseOutputOption, type OutputSpec } from './get-args.js';
+import { getCommand } from './get-command.js';
+import { CliExit, EXIT, UsageError, type CliIo } from './io.js';
+import { GET_OUTPUT_FORMATS } from './output.js';
+import { validateCommand } from './validate-command.js';
 
 /** Where the agent keeps its last good config when `--state-dir` is not given. */
 export const DEFAULT_STATE_DIR = '/var/lib/kubeprism';
@@ -46,13 +50,23 @@ export function buildProgram(io: CliIo, exitCode: { value: number }): Command {
       `
 Examples:
   kubeprism run --config /etc/kubeprism/config.yaml --members /etc/kubeprism/members.yaml
-  kubeprism get kps                 KubePrism status (kps = KubePrismStatuses)
-  kubeprism get kpu -w              upstreams, live
-  kubeprism get mc -o yaml          the machine config in force (secrets redacted)
-  kubeprism apply-config new.yaml   offer a new machine config to the running agent
+  kubeprism get kps                         KubePrism status (kps = KubePrismStatuses)
+  kubeprism get kpu -o wide -w              upstreams with every column, live
+  kubeprism get kps k8s-loadbalancer -o jsonpath='{.spec.host}'
+  kubeprism get m -l kubeprism.dev/source=file -o name | xargs kubeprism get -o yaml
+  kubeprism get mc -o yaml                  the machine config in force (secrets redacted)
+  kubeprism validate config.yaml --members members.yaml
+  kubeprism apply-config - < new.yaml       offer a new machine config to the running agent
+  source <(kubeprism completion bash)       shell completion (also zsh, fish)
 
 Environment:
-  KUBEPRISM_API   the agent's debug API address for every command (default ${DEFAULT_API_ADDRESS})`,
+  KUBEPRISM_API   the agent's debug API address for every command (default ${DEFAULT_API_ADDRESS})
+
+Exit codes:
+  0   done; the check passed
+  1   invalid input or a failed check: a rejected or unreadable file, an unknown type or id, an error from the agent
+  2   usage error: unknown command or flag, missing or extra argument, bad flag value (-o, -l, --api)
+  3   the agent is unreachable: nothing listening, no socket file, no answer in time`,
     );
 
   program
@@ -72,16 +86,32 @@ Environment:
 
   program
     .command('get')
-    .description('show resources of a type (type, plural, singular or alias; any case), like talosctl get')
-    .argument('<type>', 'resource type, e.g. kps, members, KubePrismStatuses')
-    .argument('[id]', 'one resource id')
+    .description('show resources of a type (type, plural, singular or alias; any case), like kubectl and talosctl get')
+    .argument('<type>', 'resource type (e.g. kps, members, KubePrismStatuses), or TYPE/ID as -o name prints it')
+    .argument('[ids...]', 'resource ids (verbatim, may contain "/"); or more TYPE/ID')
     .option('-n, --namespace <ns>', "namespace (default: the type's own)")
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'yaml', 'json']).default('table'))
+    .addOption(
+      suggest(
+        new Option('-o, --output <format>', 'table, wide (every column), yaml, json, name (TYPE/ID) or jsonpath=TEMPLATE (kubectl syntax)')
+          .argParser(parseOutputOption)
+          .default({ format: 'table' } satisfies OutputSpec, 'table'),
+        { kind: 'words', words: GET_OUTPUT_FORMATS },
+      ),
+    )
+    .option(
+      '-l, --selector <selector>',
+      'only resources whose labels match: KEY=VALUE, KEY!=VALUE, KEY, !KEY, KEY in (A,B), KEY notin (A,B); "," = and',
+    )
+    .option('--no-headers', 'print tables without their header row')
     .option('-w, --watch', 'keep printing changes (+ created, - destroyed) until interrupted', false)
     .addOption(apiOption(io.env))
     .action(
-      async (type: string, id: string | undefined, opts: { namespace?: string; output: OutputFormat; watch: boolean; api: string }) => {
-        await getCommand(io, type, id, opts);
+      async (
+        type: string,
+        ids: string[],
+        opts: { namespace?: string; output: OutputSpec; selector?: string; headers: boolean; watch: boolean; api: string },
+      ) => {
+        await getCommand(io, [type, ...ids], opts);
       },
     );
 
@@ -97,16 +127,19 @@ Environment:
   program
     .command('graph')
     .description('print the controller graph: which controller reads and writes which resource type')
-    .addOption(new Option('--format <format>', 'Graphviz DOT or JSON').choices(['dot', 'json']).default('dot'))
+    .addOption(new Option('-o, --output <format>', 'Graphviz DOT (default) or JSON').choices(['dot', 'json']))
+    .addOption(new Option('--format <format>', 'the same as -o (kept for older scripts)').choices(['dot', 'json']))
     .addOption(apiOption(io.env))
-    .action(async (opts: { format: 'dot' | 'json'; api: string }) => {
-      await graphCommand(io, opts);
+    .action(async (opts: { output?: 'dot' | 'json'; format?: 'dot' | 'json'; api: string }) => {
+      if (opts.output !== undefined && opts.format !== undefined && opts.output !== opts.format)
+        throw new UsageError(`-o ${opts.output} and --format ${opts.format} disagree; give one`);
+      await graphCommand(io, { api: opts.api, output: opts.output ?? opts.format ?? 'dot' });
     });
 
   program
     .command('apply-config')
     .description('send a machine config to the running agent; prints the errors and exits 1 when it is rejected')
-    .argument('<file>', 'machine config YAML')
+    .argument('<file>', 'machine config YAML; - reads standard input')
     .addOption(apiOption(io.env))
     .action(async (file: string, opts: { api: string }) => {
       await applyConfigCommand(io, file, opts);
@@ -114,13 +147,38 @@ Environment:
 
   program
     .command('validate')
-    .description('check a machine config offline; prints the errors and exits 1 when it is invalid')
-    .argument('<file>', 'machine config YAML')
-    .action(async (file: string) => {
-      await validateCommand(io, file);
+    .description('check a machine config and/or a members file offline; prints every error (path, line, column) and exits 1')
+    .argument('[file]', 'machine config YAML; - reads standard input')
+    .option('--members <file>', 'also (or only) check a members file (members: [...]); - reads standard input')
+    .action(async (file: string | undefined, opts: { members?: string }) => {
+      await validateCommand(io, file, opts);
+    });
+
+  program
+    .command('completion')
+    .description("print a shell completion script: commands, flags, resource types (the agent's when it answers, else built in)")
+    .addArgument(new Argument('<shell>', 'bash, zsh or fish').choices(COMPLETION_SHELLS))
+    .addOption(apiOption(io.env))
+    .addHelpText(
+      'after',
+      `
+Install:
+  bash   kubeprism completion bash > /etc/bash_completion.d/kubeprism    (or in ~/.bashrc: source <(kubeprism completion bash))
+  zsh    kubeprism completion zsh > "\${fpath[1]}/_kubeprism"            (or in ~/.zshrc: source <(kubeprism completion zsh))
+  fish   kubeprism completion fish > ~/.config/fish/completions/kubeprism.fish`,
+    )
+    .action(async (shell: CompletionShell, opts: { api: string }) => {
+      await completionCommand(io, program, shell, opts);
     });
 
   return program;
+}
+
+/** The exit code of an error that reached the top: by its stable code, never its message. */
+function exitCodeOf(err: KubeprismError): number {
+  if (err.code === 'KP_ERR_UNREACHABLE') return EXIT.unreachable;
+  if (err.code === 'KP_ERR_API_ADDRESS') return EXIT.usage;
+  return EXIT.failed;
 }
 
 /** Runs the CLI on `argv` (without node and script); resolves with the process exit code. */
@@ -131,17 +189,21 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     await program.parseAsync([...argv], { from: 'user' });
     return exitCode.value;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode;
+    // Commander has printed its message (and the help hint); --help and --version are not errors.
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     if (err instanceof CliExit) {
       if (err.message !== '') io.stderr.write(`kubeprism: ${err.message}\n`);
+      if (err instanceof UsageError) io.stderr.write('(run with --help for usage)\n');
       return err.exitCode;
     }
     if (err instanceof KubeprismError) {
       io.stderr.write(`kubeprism: ${err.message}\n`);
       if (err instanceof ApiResponseError) for (const issue of err.issues ?? []) io.stderr.write(`  ${formatIssue(issue)}\n`);
-      return 1;
+      const code = exitCodeOf(err);
+      if (code === EXIT.usage) io.stderr.write('(run with --help for usage)\n');
+      return code;
     }
     io.stderr.write(`kubeprism: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 1;
+    return EXIT.failed;
   }
 }

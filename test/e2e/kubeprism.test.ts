@@ -115,12 +115,14 @@ describe('kubeprism (the built binary)', () => {
       'TYPE',
       'ID',
       'VERSION',
+      'AGE',
       'HOSTNAME',
       'MACHINE TYPE',
-      'ADDRESSES',
       'API PORT',
     ]);
-    expect(table.stdout).toMatch(/cluster\s+Member\s+cp-1\s+1\s+cp-1\s+controlplane\s+\["127\.0\.0\.2"\]/);
+    expect(table.stdout).toMatch(/cluster\s+Member\s+cp-1\s+1\s+\d+s\s+cp-1\s+controlplane\s+\d+\n/);
+    const wide = await kubeprism(['get', 'members', '-o', 'wide', '--api', api]);
+    expect(wide.stdout).toMatch(/cluster\s+Member\s+cp-1\s+1\s+\d+s\s+cp-1\s+controlplane\s+127\.0\.0\.2\s+\d+\n/);
 
     const kubelet = await kubeprism(['get', 'kubeletconfig', 'kubelet', '-o', 'yaml'], { env: { KUBEPRISM_API: api } });
     expect(kubelet.code).toBe(0);
@@ -208,9 +210,10 @@ describe('kubeprism (the built binary)', () => {
     expect(rejected.stderr).toContain('machine.features.kubePrism.port:');
     expect(await version()).toBe(before + 1);
     const status = await kubeprism(['get', 'mcs', '-o', 'json', '--api', api]);
-    expect(JSON.parse(status.stdout)).toMatchObject([
-      { spec: { source: 'api', lastError: { issues: [{ path: 'machine.features.kubePrism.port' }] } } },
-    ]);
+    expect(JSON.parse(status.stdout)).toMatchObject({
+      kind: 'List',
+      items: [{ spec: { source: 'api', lastError: { issues: [{ path: 'machine.features.kubePrism.port' }] } } }],
+    });
   });
 
   it('serves Prometheus metrics: process defaults and the controllers', async () => {
