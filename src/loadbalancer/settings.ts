@@ -73,7 +73,10 @@ export function oneOf<const T extends readonly [string, ...string[]]>(values: T)
 /** A nested block of settings (a YAML mapping); unknown fields are refused; every field defaulted when absent. */
 export function block<S extends z.ZodRawShape>(shape: S) {
   // Every field of a block has a default (BALANCER_DEFAULTS, parsed at load, fails loudly otherwise).
-  return z.object(shape).strict().prefault({} as never);
+  return z
+    .object(shape)
+    .strict()
+    .prefault({} as never);
 }
 
 /** Says where in YAML a setting is written when that is not its own position (relative to its block). */
