@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { kubePrismController } from '../../src/controllers/index.js';
+import { balancerOptions, kubePrismController } from '../../src/controllers/index.js';
+import { loadBalancerOptionsSchema } from '../../src/loadbalancer/options.js';
 import { LoadBalancer } from '../../src/loadbalancer/load-balancer.js';
-import { BALANCER_DEFAULTS } from '../../src/loadbalancer/settings.js';
+import { BALANCER_DEFAULTS, balancerSettingsSchema } from '../../src/loadbalancer/settings.js';
 import {
   KUBEPRISM_CONFIG_ID,
   KUBEPRISM_ENDPOINTS_ID,
@@ -232,5 +233,27 @@ describe('KubePrismController', () => {
     await eventuallyList(state, kindOf(KubePrismUpstreamType), (items) => expect(items).toHaveLength(3));
     expect(setUpstreams.mock.calls.length).toBe(2);
     expect(upstreams.created).toBe(createdBefore + 1);
+  });
+});
+
+describe('balancerOptions', () => {
+  it('passes every setting of the spec through as it is, around the listen fields, as valid options', () => {
+    const spec: SpecOfKubePrismConfig = {
+      host: '127.0.0.1',
+      port: 7500,
+      listenAddresses: ['127.0.0.1', '::1'],
+      tlsServerName: 'api.example.com',
+      ...BALANCER_DEFAULTS,
+      healthCheck: { mode: 'tls', intervalMs: 700, timeoutMs: 300, jitter: 0 },
+      maxConnections: 3,
+    };
+    const options = balancerOptions(spec, 1234);
+    for (const key of balancerSettingsSchema.keyof().options) expect(options[key], key).toEqual(spec[key]);
+    expect(options).toMatchObject({
+      listen: { host: '127.0.0.1', port: 7500, ipv6: true },
+      tlsServerName: 'api.example.com',
+      drainTimeoutMs: 1234,
+    });
+    expect(loadBalancerOptionsSchema.parse(options)).toEqual(options);
   });
 });
