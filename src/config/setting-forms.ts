@@ -173,6 +173,7 @@ const NUMERIC = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$/iu;
 function readDuration(core: z.ZodNumber, v: unknown, fail: (message: string) => Read): Read {
   const got = `(got ${describeValue(v)})`;
   if (typeof v === 'number') {
+    if (v < 0) return fail(`must not be negative ${got}`);
     if (v !== 0) return fail(`must be a duration with a unit, such as "5s" ${got}; write "${v}s" or "${v}ms"`);
     v = '0';
   }
