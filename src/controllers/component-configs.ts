@@ -22,7 +22,7 @@ export function componentConfigsController(options: ComponentConfigsOptions): Co
   const components = options.components ?? KUBE_COMPONENTS;
   return reconcileController({
     name: 'ComponentConfigsController',
-    inputs: [machineConfigInput(), ...serverChoiceInputs()],
+    inputs: [machineConfigInput(), ...serverChoiceInputs(), ...components.flatMap((c) => c.inputs ?? [])],
     outputs: componentTypes(components).map((type) => outputOf(type)),
     async reconcile(ctx) {
       const view = await readMachineConfig(ctx);
@@ -30,7 +30,7 @@ export function componentConfigsController(options: ComponentConfigsOptions): Co
       if (!view) return;
       const kubePrism = await readKubePrism(ctx);
       for (const component of components) {
-        const fallback = component.fallback(view);
+        const fallback = await component.fallback(view, ctx);
         if (fallback === undefined) continue;
         const id = ptr(component.type, component.id);
         const current = await ctx.find(id);

@@ -9,7 +9,7 @@ import {
   StaticPodConfigType,
   type ComponentConfig,
 } from '../resources/index.js';
-import type { ResourceDefinition } from '../runtime/index.js';
+import type { ControllerInput, ControllerReader, ResourceDefinition } from '../runtime/index.js';
 import { httpsURL } from './api-server-url.js';
 
 /** How a component's file is written: a kubeconfig naming credential files, or kube-proxy's ConfigMap. */
@@ -27,8 +27,13 @@ export interface KubeComponent {
   /** Its file, relative to the output directory. */
   readonly file: string;
   readonly format: KubeconfigFormat;
-  /** The server it uses while KubePrism is disabled or not yet listening; undefined when this node does not run it. */
-  fallback(view: MachineConfigView): string | undefined;
+  /**
+   * The server it uses while KubePrism is disabled or not yet listening; undefined when this node does
+   * not run it. May read the component's own `inputs` (e.g. a resource holding an adopted file's server).
+   */
+  fallback(view: MachineConfigView, reader: ControllerReader): string | undefined | Promise<string | undefined>;
+  /** Inputs `fallback` reads beyond the machine config (the components controller declares them). */
+  readonly inputs?: readonly ControllerInput[];
 }
 
 /** The cluster endpoint as a canonical URL (what workers and kube-proxy use without KubePrism). */

@@ -16,6 +16,8 @@ export interface KubeconfigFilesOptions {
   readonly kubeletClientPem?: string;
   /** The components whose files are written (default: the four the components controller decides for). */
   readonly components?: readonly KubeComponent[];
+  /** The credential files a component's kubeconfig names (default: Talos's layout, from `pkiDir` and `kubeletClientPem`). */
+  readonly credentials?: (component: string) => KubeconfigCredentials;
 }
 
 /** Credential files a generated kubeconfig refers to. */
@@ -23,6 +25,18 @@ export interface KubeconfigCredentials {
   ca: string;
   cert: string;
   key: string;
+}
+
+/** Talos's credential layout: `<pkiDir>/<component>.crt|key`, the kubelet's rotating client PEM. */
+export function talosCredentials(
+  options: Pick<KubeconfigFilesOptions, 'pkiDir' | 'kubeletClientPem'>,
+): (component: string) => KubeconfigCredentials {
+  const pki = options.pkiDir ?? '/etc/kubernetes/pki';
+  const kubeletPem = options.kubeletClientPem ?? '/var/lib/kubelet/pki/kubelet-client-current.pem';
+  return (id) =>
+    id === KUBELET_ID
+      ? { ca: path.join(pki, 'ca.crt'), cert: kubeletPem, key: kubeletPem }
+      : { ca: path.join(pki, 'ca.crt'), cert: path.join(pki, `${id}.crt`), key: path.join(pki, `${id}.key`) };
 }
 
 /** A kubeconfig with one cluster, one user and the context joining them. */
@@ -86,13 +100,8 @@ export function renderKubeProxyConfigMap(config: ComponentConfig): string {
  * Produces no resources.
  */
 export function kubeconfigFilesController(options: KubeconfigFilesOptions): Controller {
-  const pki = options.pkiDir ?? '/etc/kubernetes/pki';
-  const kubeletPem = options.kubeletClientPem ?? '/var/lib/kubelet/pki/kubelet-client-current.pem';
   const components = options.components ?? KUBE_COMPONENTS;
-  const credentialsOf = (id: string): KubeconfigCredentials =>
-    id === KUBELET_ID
-      ? { ca: path.join(pki, 'ca.crt'), cert: kubeletPem, key: kubeletPem }
-      : { ca: path.join(pki, 'ca.crt'), cert: path.join(pki, `${id}.crt`), key: path.join(pki, `${id}.key`) };
+  const credentialsOf = options.credentials ?? talosCredentials(options);
   // The files this writer put in place. In memory: a file is only ever removed once this process has
   // seen its resource, so a fresh start (resources not produced yet) never deletes a working kubeconfig.
   const written = new Set<string>();
