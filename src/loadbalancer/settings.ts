@@ -16,7 +16,9 @@ import { z } from 'zod';
  *      `flag`, `oneOf`, a nested `block`) and given its `.default(...)`;
  *   2. the code that uses it (load-balancer.ts, or what it hands the option to);
  *   3. README.md: its row in the settings table.
- * (Plus the tests of what it does.) A setting written elsewhere in YAML than its place here says so with
+ * (Plus the tests of what it does; test/config/strict-settings.test.ts fails until the README row exists.
+ * The YAML reader, its messages, the resource, the controller and the options need no change.) A
+ * setting written elsewhere in YAML than its place here says so with
  * `yamlAt` (see `firstByteTimeoutMs`).
  */
 
