@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { InvalidConfigError, parseMachineConfig } from '../config/index.js';
+import { InvalidConfigError, parseMachineConfig, type MachineConfig } from '../config/index.js';
 import type { Draft } from 'immer';
 import { MACHINE_CONFIG_ID, MachineConfigStatusType, MachineConfigType, type MachineConfigStatusSpec } from '../resources/index.js';
 import { ptr, type FieldIssue, type Logger, type State } from '../runtime/index.js';
@@ -73,9 +73,10 @@ export class MachineConfigSource {
   }
 
   async #apply(text: string, source: string, options: { usingLastGood?: boolean; persist?: boolean }): Promise<ApplyResult> {
-    let documents: unknown[];
+    let config: MachineConfig;
     try {
-      documents = parseMachineConfig(text).documents;
+      // Interpreted here, once: the view travels with the documents, and no controller reads them again.
+      config = parseMachineConfig(text);
     } catch (err) {
       const issues = err instanceof InvalidConfigError ? err.issues : [{ path: '', message: String(err) }];
       const message = err instanceof Error ? err.message : String(err);
@@ -89,9 +90,9 @@ export class MachineConfigSource {
     const stored = await this.state.modify(
       ptr(MachineConfigType, MACHINE_CONFIG_ID),
       (draft) => {
-        draft.spec.documents = documents;
+        draft.spec = { documents: config.documents, view: config.view };
       },
-      { owner: CONFIG_SOURCE_OWNER, initialSpec: { documents: [] } },
+      { owner: CONFIG_SOURCE_OWNER, initialSpec: { documents: [], view: config.view } },
     );
     const changed = stored.metadata.version !== before?.metadata.version;
     let persistError: string | undefined;

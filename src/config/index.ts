@@ -19,24 +19,21 @@ export {
   DEFAULT_REMOVAL_DELAY_MS,
   MAX_REMOVAL_DELAY_MS,
   kubernetesDiscoverySettingsSchema,
-  HEALTH_CHECK_MODES,
-  HEALTH_CHECK_LIMITS,
+  kubernetesDiscoveryBlockSchema,
   machineConfigViewSchema,
   kubePrismSettingsSchema,
-  healthCheckSettingsSchema,
   clusterEndpointSchema,
   endpointSchema,
   portSchema,
-  durationSchema,
   v1alpha1ReadSchema,
   kubeClusterConfigSchema,
   kubeAPIServerConfigSchema,
-  kubePrismConfigDocumentSchema,
   type MachineConfigView,
   type MachineType,
   type KubePrismSettings,
-  type HealthCheckSettings,
   type ClusterEndpoint,
   type KubernetesDiscoverySettings,
 } from './schemas.js';
-export { KUBERNETES_DISCOVERY_KEY } from './kubernetes-discovery.js';
+export { KUBERNETES_DISCOVERY_KEY, v1alpha1KubePrismSchema, kubePrismConfigDocumentSchema } from './kubeprism-settings.js';
+export { readSettings, settingLeaves, type SettingsPlace, type SettingLeaf } from './setting-forms.js';
+export { editDistance, closestWord } from './suggest.js';

@@ -13,6 +13,8 @@ export interface RawIssue {
   message: string;
   document?: number;
   position?: SourcePosition;
+  /** Point at the key of `path` rather than its value (an unknown key is the mistake, not its value). */
+  at?: 'key';
 }
 
 /** How issues are rendered for a file: the label of each document, and whether to name documents at all. */
@@ -22,7 +24,7 @@ export interface IssueContext {
   /** Short label for a document, e.g. `v1alpha1` or `KubePrismConfig`. */
   label(index: number): string;
   /** Where a path in a document was written, when the source text is known. */
-  locate?(index: number, path: string): SourcePosition | undefined;
+  locate?(index: number, path: string, at?: 'key'): SourcePosition | undefined;
 }
 
 /**
@@ -38,7 +40,7 @@ export function toInvalidConfigError(raw: readonly RawIssue[], ctx: IssueContext
   const seen = new Set<string>();
   const located = raw.map((r) => ({
     ...r,
-    position: r.position ?? (r.document === undefined ? undefined : ctx.locate?.(r.document, r.path)),
+    position: r.position ?? (r.document === undefined ? undefined : ctx.locate?.(r.document, r.path, r.at)),
   }));
   // Reading order: by document, then by line; issues that point nowhere keep their order at the end.
   const key = (r: RawIssue): [number, number, number] => [

@@ -1,16 +1,48 @@
-import type { z } from 'zod';
+import { z } from 'zod';
+import { balancerSettingsSchema, DEFAULT_LISTEN_PORT, flag, wholeNumber, withForm } from '../loadbalancer/settings.js';
+import { describeValue } from './errors.js';
 import { formatDuration } from './duration.js';
 import { joinPath, type RawIssue } from './issues.js';
-import { readWith } from './read.js';
-import {
-  KUBEPRISM_DEFAULTS,
-  kubePrismOptionsShape,
-  kubePrismConfigDocumentSchema,
-  v1alpha1KubePrismSchema,
-  type KubePrismSettings,
-} from './schemas.js';
+import { isPlainObject } from './read.js';
+import { KUBEPRISM_DEFAULTS, kubernetesDiscoveryBlockSchema, tlsServerNameSchema, type KubePrismSettings } from './schemas.js';
+import { readSettings } from './setting-forms.js';
 
-type KubePrismOptions = z.output<z.ZodObject<typeof kubePrismOptionsShape>>;
+/** The key of kubeprism's discovery settings, next to the KubePrism port in either config form. */
+export const KUBERNETES_DISCOVERY_KEY = 'kubernetesDiscovery';
+
+/** What both forms accept next to the port: where to listen, every balancer setting, discovery's settings. */
+const sharedFields = {
+  port: withForm(wholeNumber(1, 65535), { expected: '1-65535' }).default(DEFAULT_LISTEN_PORT),
+  /** Also listen on `[::1]`. */
+  listenIPv6: flag().default(false),
+  ...balancerSettingsSchema.shape,
+  [KUBERNETES_DISCOVERY_KEY]: kubernetesDiscoveryBlockSchema,
+};
+
+/** `machine.features.kubePrism` in a v1alpha1 document. */
+export const v1alpha1KubePrismSchema = z.object({ enabled: flag().default(KUBEPRISM_DEFAULTS.enabled), ...sharedFields }).strict();
+
+/** A `kind: KubePrismConfig` document (Talos 1.15) without its apiVersion and kind: its presence enables KubePrism. */
+export const kubePrismConfigDocumentSchema = z
+  .object({
+    enabled: z
+      .literal(true, {
+        error: (iss) =>
+          iss.input === false
+            ? 'a KubePrismConfig document always enables KubePrism; remove the document and set ' +
+              'machine.features.kubePrism.enabled: false to turn it off'
+            : `must be true or false (got ${describeValue(iss.input)})`,
+      })
+      .optional(),
+    tlsServerName: tlsServerNameSchema.optional(),
+    ...sharedFields,
+  })
+  .strict();
+
+/** Keys valid in the other form only, and what to say when they turn up in the v1alpha1 block. */
+const V1ALPHA1_MISPLACED = {
+  tlsServerName: 'tlsServerName is read from a KubePrismConfig document (Talos 1.15 form) only',
+};
 
 /** Where KubePrism settings were written: a document and the path of the settings block inside it. */
 export interface KubePrismSource {
@@ -23,53 +55,52 @@ export interface KubePrismSource {
   isDocument: boolean;
 }
 
+/** KubePrism's settings and the discovery settings written next to them. */
+export interface KubePrismBlock {
+  kubePrism: KubePrismSettings;
+  kubernetesDiscovery: z.output<typeof kubernetesDiscoveryBlockSchema>;
+}
+
 /**
- * Resolves the KubePrism settings from at most one source (the caller reports a second one as an error),
- * applying defaults and the cross-field checks. Returns undefined when any issue was found.
+ * Reads the KubePrism settings from at most one source (the caller reports a second one as an error):
+ * every key checked, defaults applied, then the cross-field checks. Returns undefined when any issue was
+ * found. Without a source, KubePrism is on with every default.
  */
-export function resolveKubePrism(source: KubePrismSource | undefined, issues: RawIssue[]): KubePrismSettings | undefined {
-  const defaults = KUBEPRISM_DEFAULTS;
-  if (source === undefined) return { ...defaults, healthCheck: { ...defaults.healthCheck } };
-
+export function resolveKubePrism(source: KubePrismSource | undefined, issues: RawIssue[]): KubePrismBlock | undefined {
+  if (source === undefined) {
+    return { kubePrism: structuredClone(KUBEPRISM_DEFAULTS), kubernetesDiscovery: kubernetesDiscoveryBlockSchema.parse({}) };
+  }
   const before = issues.length;
-  const where = { document: source.document, base: source.base };
-  // Both forms share the agent options; only `enabled` (v1alpha1) and `tlsServerName` (document) differ.
-  const input: ({ enabled?: boolean; tlsServerName?: string } & KubePrismOptions) | undefined = source.isDocument
-    ? readWith(kubePrismConfigDocumentSchema, source.value, issues, where)
-    : readWith(v1alpha1KubePrismSchema, source.value, issues, where);
-  if (input === undefined) return undefined;
+  const place = { document: source.document, base: source.base };
+  let read: z.output<typeof v1alpha1KubePrismSchema> | z.output<typeof kubePrismConfigDocumentSchema> | undefined;
+  if (source.isDocument) {
+    // The document's header was judged when the documents were sorted; the rest is settings.
+    const { apiVersion: _v, kind: _k, ...settings } = isPlainObject(source.value) ? source.value : {};
+    read = readSettings(kubePrismConfigDocumentSchema, isPlainObject(source.value) ? settings : source.value, issues, place);
+  } else {
+    read = readSettings(v1alpha1KubePrismSchema, source.value, issues, { ...place, misplaced: V1ALPHA1_MISPLACED });
+  }
+  if (read === undefined) return undefined;
 
-  // A KubePrismConfig document enables KubePrism by being there.
-  const enabled = source.isDocument ? true : (input.enabled ?? defaults.enabled);
-  const hc = input.healthCheck ?? {};
-  const settings: KubePrismSettings = {
-    enabled,
-    port: input.port ?? defaults.port,
-    healthCheck: {
-      mode: hc.mode ?? defaults.healthCheck.mode,
-      intervalMs: hc.interval ?? defaults.healthCheck.intervalMs,
-      timeoutMs: hc.timeout ?? defaults.healthCheck.timeoutMs,
-      jitter: hc.jitter ?? defaults.healthCheck.jitter,
-      ...(hc.firstByteTimeout !== undefined ? { firstByteTimeoutMs: hc.firstByteTimeout } : {}),
-    },
-    listenIPv6: input.listenIPv6 ?? defaults.listenIPv6,
-    closeConnectionsOnDown: input.closeConnectionsOnDown ?? defaults.closeConnectionsOnDown,
-    maxConnections: input.maxConnections ?? defaults.maxConnections,
+  const tlsServerName = 'tlsServerName' in read ? read.tlsServerName : undefined;
+  const kubePrism: KubePrismSettings = {
+    // A KubePrismConfig document enables KubePrism by being there.
+    enabled: source.isDocument || read.enabled !== false,
+    port: read.port,
+    listenIPv6: read.listenIPv6,
+    ...(tlsServerName !== undefined ? { tlsServerName } : {}),
+    ...pick(read, balancerSettingsSchema.keyof().options),
   };
-  if (input.tlsServerName !== undefined) settings.tlsServerName = input.tlsServerName;
 
   // A check that cannot finish before the next one starts would pile up; refuse it up front.
-  const { intervalMs, timeoutMs } = settings.healthCheck;
+  const { intervalMs, timeoutMs } = kubePrism.healthCheck;
   if (timeoutMs >= intervalMs) {
     const at = (field: string): string => joinPath(source.base, 'healthCheck', field);
     const [interval, timeout] = [formatDuration(intervalMs), formatDuration(timeoutMs)];
+    const written = isPlainObject(source.value) && isPlainObject(source.value.healthCheck) && source.value.healthCheck.timeout != null;
     issues.push(
-      hc.timeout !== undefined
-        ? {
-            document: source.document,
-            path: at('timeout'),
-            message: `must be less than the interval (${interval}) (got ${timeout})`,
-          }
+      written
+        ? { document: source.document, path: at('timeout'), message: `must be less than the interval (${interval}) (got ${timeout})` }
         : {
             document: source.document,
             path: at('interval'),
@@ -77,6 +108,12 @@ export function resolveKubePrism(source: KubePrismSource | undefined, issues: Ra
           },
     );
   }
+  return issues.length === before ? { kubePrism, kubernetesDiscovery: read.kubernetesDiscovery } : undefined;
+}
 
-  return issues.length === before ? settings : undefined;
+/** The named fields of an object (the balancer's settings out of the whole block). */
+function pick<T extends object, K extends keyof T>(from: T, keys: readonly K[]): Pick<T, K> {
+  const out = {} as Pick<T, K>;
+  for (const key of keys) out[key] = from[key];
+  return out;
 }

@@ -121,8 +121,9 @@ function evaluate(documents: readonly unknown[]): { view?: MachineConfigView; is
         isDocument: kubePrismAt.doc === kpc,
       }
     : undefined;
-  const kubePrism = resolveKubePrism(kubePrismSource, issues);
-  const kubernetesDiscovery = resolveKubernetesDiscovery(v1Data?.cluster?.discovery, kubePrismSource, issues);
+  const block = resolveKubePrism(kubePrismSource, issues);
+  const kubePrism = block?.kubePrism;
+  const kubernetesDiscovery = block && resolveKubernetesDiscovery(v1Data?.cluster?.discovery, block.kubernetesDiscovery);
 
   // On a control-plane node the API server already listens on its port (loopback included).
   if (kubePrism?.enabled && machineType === 'controlplane' && kubePrism.port === localAPIServerPort) {

@@ -1,24 +1,12 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { formatDuration, tryParseDuration } from './duration.js';
+import { balancerSettingsSchema, BALANCER_DEFAULTS, block, DEFAULT_LISTEN_PORT, durationMs } from '../loadbalancer/settings.js';
 import { describeValue } from './errors.js';
 
-// Schemas for the few fields kubeprism reads. Objects strip unknown keys from what they return, but the
-// documents themselves are kept untouched elsewhere: this is a typed window, never a rewrite.
-
-/** Health-check modes: TCP connect, TLS handshake, or HTTPS `GET /readyz`. */
-export const HEALTH_CHECK_MODES = ['tcp', 'tls', 'readyz'] as const;
-
-/** Health-check duration bounds, in whole milliseconds; they match what the balancer itself accepts. */
-export const HEALTH_CHECK_LIMITS = Object.freeze({
-  minIntervalMs: 10,
-  minTimeoutMs: 1,
-  maxDurationMs: 3_600_000,
-  maxConnections: 1_000_000,
-  maxFirstByteTimeoutMs: 600_000,
-});
-
-const LIMITS = HEALTH_CHECK_LIMITS;
+// Schemas for the few fields kubeprism reads. Talos's own fields are read through a typed window (objects
+// strip unknown keys from what they return; the documents are kept untouched elsewhere). kubeprism's own
+// settings are defined once, by the balancer (loadbalancer/settings.ts), and read strictly
+// (setting-forms.ts): there, an unknown key is an error.
 
 /** `error` option rendering "must be <what> (got <value>)", or "required" when the field is absent. */
 export function mustBe(what: string): (iss: { input?: unknown }) => string {
@@ -30,9 +18,12 @@ export function mapping<S extends z.ZodRawShape>(shape: S) {
   return z.object(shape, { error: mustBe('a mapping of fields') });
 }
 
-/** A TCP port, 1-65535. */
+/** A TCP port, 1-65535; a quoted one is told to lose its quotes. */
 export const portSchema = z.custom<number>((v) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 65535, {
-  error: mustBe('1-65535'),
+  error: (iss) =>
+    typeof iss.input === 'string' && /^\d+$/u.test(iss.input.trim())
+      ? `must be a number, not a string (got ${describeValue(iss.input)}); write it without quotes`
+      : mustBe('1-65535')(iss),
 });
 
 /** A YAML boolean (`true`/`false`; strings like "yes" are refused rather than guessed). */
@@ -75,33 +66,6 @@ export const endpointSchema = z.string({ error: mustBe('an https URL') }).transf
   return { url: text, host, port: url.port === '' ? 443 : Number(url.port) };
 });
 
-/** A Go-style duration string (`5s`, `500ms`, `1m30s`) read into whole milliseconds within [minMs, maxMs]. */
-export function durationSchema(minMs: number, maxMs: number) {
-  return z.string({ error: mustBe('a duration string such as "5s"') }).transform((text, ctx) => {
-    const result = tryParseDuration(text);
-    const got = `(got ${describeValue(text)})`;
-    const problem = !result.ok
-      ? result.message
-      : result.ms < minMs
-        ? `must be at least ${formatDuration(minMs)} ${got}`
-        : result.ms > maxMs
-          ? `must be at most ${formatDuration(maxMs)} ${got}`
-          : !Number.isInteger(result.ms)
-            ? `must be a whole number of milliseconds ${got}`
-            : undefined;
-    if (problem !== undefined || !result.ok) {
-      ctx.issues.push({ code: 'custom', message: problem ?? '', input: text });
-      return z.NEVER;
-    }
-    return result.ms;
-  });
-}
-
-/** Jitter as a fraction of the interval, in [0, 0.9]: the balancer never lets a check interval shrink to nothing. */
-export const jitterSchema = z.custom<number>((v) => typeof v === 'number' && v >= 0 && v <= 0.9, {
-  error: mustBe('a number from 0 to 0.9'),
-});
-
 const DNS_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
 const DNS_NAME = new RegExp(`^${DNS_LABEL}(?:\\.${DNS_LABEL})*\\.?$`, 'u');
 
@@ -110,32 +74,6 @@ export const tlsServerNameSchema = z.custom<string>(
   (v) => typeof v === 'string' && v.length <= 253 && (isIP(v) !== 0 || DNS_NAME.test(v)),
   { error: mustBe('a DNS name or IP address such as "api.cluster.local"') },
 );
-
-/** The `healthCheck` block as written in a config (all optional; defaults are applied later, in one place). */
-export const healthCheckInputSchema = mapping({
-  mode: z.enum(HEALTH_CHECK_MODES, { error: mustBe('tcp, tls or readyz') }).optional(),
-  interval: durationSchema(HEALTH_CHECK_LIMITS.minIntervalMs, HEALTH_CHECK_LIMITS.maxDurationMs).optional(),
-  timeout: durationSchema(HEALTH_CHECK_LIMITS.minTimeoutMs, HEALTH_CHECK_LIMITS.maxDurationMs).optional(),
-  jitter: jitterSchema.optional(),
-  /** Silence of an upstream after the client spoke that moves the connection elsewhere; `0s` disables. */
-  firstByteTimeout: durationSchema(0, HEALTH_CHECK_LIMITS.maxFirstByteTimeoutMs).optional(),
-});
-
-/** kubeprism's own agent settings, accepted wherever the KubePrism port is (both config forms). */
-export const kubePrismOptionsShape = {
-  port: portSchema.optional(),
-  healthCheck: healthCheckInputSchema.optional(),
-  listenIPv6: booleanSchema.optional(),
-  closeConnectionsOnDown: booleanSchema.optional(),
-  maxConnections: z
-    .custom<number>((v) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= LIMITS.maxConnections, {
-      error: mustBe(`a whole number from 1 to ${LIMITS.maxConnections}`),
-    })
-    .optional(),
-};
-
-/** `machine.features.kubePrism` in a v1alpha1 document. */
-export const v1alpha1KubePrismSchema = mapping({ enabled: booleanSchema.optional(), ...kubePrismOptionsShape });
 
 /** Talos's discovery switch: `cluster.discovery` with `registries.kubernetes.disabled`; other registries are Talos's. */
 export const discoverySwitchSchema = mapping({
@@ -154,18 +92,23 @@ export const absolutePathSchema = z.custom<string>(
 /** Longest removal delay accepted: an hour (a member gone longer than that is gone). */
 export const MAX_REMOVAL_DELAY_MS = 3_600_000;
 
+/** How long a control-plane endpoint may be missing from Kubernetes before its member is removed. */
+export const DEFAULT_REMOVAL_DELAY_MS = 30_000;
+
 /**
  * `kubernetesDiscovery` next to the KubePrism port (either form): the credentials the discovery source
  * uses, and how long a control-plane endpoint may be missing from Kubernetes before its member goes.
+ * Not a balancer setting, but read the same strict way.
  */
-export const kubernetesDiscoveryInputSchema = mapping({
+export const kubernetesDiscoveryBlockSchema = block({
+  /** Absent: enabled, but without credentials (the source says so in its status and waits). */
   kubeconfig: absolutePathSchema.optional(),
-  removalDelay: durationSchema(0, MAX_REMOVAL_DELAY_MS).optional(),
+  removalDelayMs: durationMs(0, MAX_REMOVAL_DELAY_MS).default(DEFAULT_REMOVAL_DELAY_MS),
 });
 
 /**
  * The parts of a v1alpha1 document kubeprism reads (after `null` fields are dropped, as Go reads them),
- * except `machine.features.kubePrism`, which is read with `v1alpha1KubePrismSchema` on its own.
+ * except `machine.features.kubePrism`, which is read strictly on its own (kubeprism-settings.ts).
  */
 export const v1alpha1ReadSchema = mapping({
   machine: mapping({
@@ -191,48 +134,18 @@ export const kubeClusterConfigSchema = mapping({
 /** `kind: KubeAPIServerConfig` (Talos 1.15): the local API server port. */
 export const kubeAPIServerConfigSchema = mapping({ apiPort: portSchema.optional() });
 
-/** `kind: KubePrismConfig` (Talos 1.15): its presence enables KubePrism; `enabled: false` here is a contradiction. */
-export const kubePrismConfigDocumentSchema = mapping({
-  enabled: z
-    .literal(true, {
-      error: (iss) =>
-        iss.input === false
-          ? 'a KubePrismConfig document always enables KubePrism; remove the document and set ' +
-            'machine.features.kubePrism.enabled: false to turn it off'
-          : `must be true or false (got ${describeValue(iss.input)})`,
-    })
-    .optional(),
-  tlsServerName: tlsServerNameSchema.optional(),
-  ...kubePrismOptionsShape,
-});
-
-/** The complete health-check settings kubeprism runs with. */
-export const healthCheckSettingsSchema = z.object({
-  mode: z.enum(HEALTH_CHECK_MODES),
-  intervalMs: z.number().int().min(HEALTH_CHECK_LIMITS.minIntervalMs).max(HEALTH_CHECK_LIMITS.maxDurationMs),
-  timeoutMs: z.number().int().min(HEALTH_CHECK_LIMITS.minTimeoutMs).max(HEALTH_CHECK_LIMITS.maxDurationMs),
-  jitter: z.number().min(0).max(0.9),
-  /** Only when the config sets it: the balancer's own default applies otherwise. */
-  firstByteTimeoutMs: z.number().int().min(0).max(HEALTH_CHECK_LIMITS.maxFirstByteTimeoutMs).optional(),
-});
-
-/** The complete KubePrism settings, defaults applied. */
+/** KubePrism as the machine config sets it: on or off, where it listens, and every balancer setting. */
 export const kubePrismSettingsSchema = z.object({
   enabled: z.boolean(),
   port: z.number().int().min(1).max(65535),
-  tlsServerName: z.string().min(1).optional(),
-  healthCheck: healthCheckSettingsSchema,
+  /** Also listen on `[::1]`. */
   listenIPv6: z.boolean(),
-  closeConnectionsOnDown: z.boolean(),
-  maxConnections: z.number().int().min(1).max(HEALTH_CHECK_LIMITS.maxConnections),
+  tlsServerName: z.string().min(1).optional(),
+  ...balancerSettingsSchema.shape,
 });
 
 /** The Kubernetes discovery source's settings; present in the view only while the source is enabled. */
-export const kubernetesDiscoverySettingsSchema = z.object({
-  /** Absent: enabled, but without credentials (the source says so in its status and waits). */
-  kubeconfig: z.string().min(1).optional(),
-  removalDelayMs: z.number().int().min(0).max(MAX_REMOVAL_DELAY_MS),
-});
+export const kubernetesDiscoverySettingsSchema = kubernetesDiscoveryBlockSchema.unwrap();
 
 /** What the rest of kubeprism needs from a machine config. */
 export const machineConfigViewSchema = z.object({
@@ -244,8 +157,6 @@ export const machineConfigViewSchema = z.object({
   kubernetesDiscovery: kubernetesDiscoverySettingsSchema.optional(),
 });
 
-/** Health-check settings: mode, interval, timeout (milliseconds), jitter (fraction of the interval), first-byte timeout. */
-export type HealthCheckSettings = z.infer<typeof healthCheckSettingsSchema>;
 /** KubePrism settings with every default applied. */
 export type KubePrismSettings = z.infer<typeof kubePrismSettingsSchema>;
 /** The cluster endpoint: URL as written, host (IPv6 unbracketed) and port. */
@@ -257,18 +168,13 @@ export type MachineConfigView = z.infer<typeof machineConfigViewSchema>;
 /** A node's role: `init` configs come out as `controlplane`. */
 export type MachineType = MachineConfigView['machineType'];
 
-/** Defaults, in one place: KubePrism is on at 7445 when a config says nothing about it. */
+/** What a config that says nothing about KubePrism gets: on at 7445, every balancer default. */
 export const KUBEPRISM_DEFAULTS: Readonly<KubePrismSettings> = Object.freeze({
   enabled: true,
-  port: 7445,
-  healthCheck: Object.freeze<HealthCheckSettings>({ mode: 'readyz', intervalMs: 5000, timeoutMs: 2000, jitter: 0.2 }),
+  port: DEFAULT_LISTEN_PORT,
   listenIPv6: false,
-  closeConnectionsOnDown: true,
-  maxConnections: 8192,
+  ...BALANCER_DEFAULTS,
 });
-
-/** How long a control-plane endpoint may be missing from Kubernetes before its member is removed. */
-export const DEFAULT_REMOVAL_DELAY_MS = 30_000;
 
 /** The local API server port when the config does not set one. */
 export const DEFAULT_LOCAL_API_SERVER_PORT = 6443;

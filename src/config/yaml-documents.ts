@@ -1,4 +1,4 @@
-import { LineCounter, isNode, isScalar, parseAllDocuments, visit, type Document, type Node } from 'yaml';
+import { LineCounter, isMap, isNode, isScalar, parseAllDocuments, visit, type Document, type Node } from 'yaml';
 import { excessiveYamlNesting, MAX_YAML_NESTING } from '../util/yaml-depth.js';
 import type { RawIssue, SourcePosition } from './issues.js';
 
@@ -9,7 +9,7 @@ export interface YamlDocuments {
   /** Problems that make the text unusable (syntax, unsupported values); empty when the text is fine. */
   issues: RawIssue[];
   /** Where `path` (dotted, from the root of document `index`) was written, when it can be found. */
-  locate: (index: number, path: string) => SourcePosition | undefined;
+  locate: (index: number, path: string, at?: 'key') => SourcePosition | undefined;
 }
 
 /** Deeper than any real config nests; the bound keeps hostile input from exhausting the stack. */
@@ -103,9 +103,10 @@ export function readYamlDocuments(text: string): YamlDocuments {
   return {
     documents,
     issues,
-    locate: (index, path) => {
+    locate: (index, path, where) => {
       const doc = kept[index];
-      return doc === undefined ? undefined : locateIn(doc, path, at);
+      if (doc === undefined) return undefined;
+      return (where === 'key' ? locateKey(doc, path, at) : undefined) ?? locateIn(doc, path, at);
     },
   };
 }
@@ -124,6 +125,22 @@ function locateIn(doc: Document.Parsed, path: string, at: (offset: number) => So
     if (isNode(node) && node.range) return at(node.range[0]);
   }
   return undefined;
+}
+
+/** Where the key of the last step of `path` was written (the key itself, not its value). */
+function locateKey(doc: Document.Parsed, path: string, at: (offset: number) => SourcePosition): SourcePosition | undefined {
+  const segments = path === '' ? [] : path.split('.');
+  const last = segments.pop();
+  let parent: unknown;
+  try {
+    parent = segments.length === 0 ? doc.contents : doc.getIn(segments, true);
+  } catch {
+    return undefined;
+  }
+  if (last === undefined || !isMap(parent)) return undefined;
+  const pair = parent.items.find((p) => isScalar(p.key) && String(p.key.value) === last);
+  const key = pair?.key as Node | undefined;
+  return key?.range ? at(key.range[0]) : undefined;
 }
 
 /**

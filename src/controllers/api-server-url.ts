@@ -1,4 +1,3 @@
-import type { MachineConfigView } from '../config/index.js';
 import {
   KUBEPRISM_CONFIG_ID,
   KUBEPRISM_STATUS_ID,
@@ -20,16 +19,6 @@ export function httpsURL(host: string, port: number): string {
   return `https://${formatAddress(host, port)}`;
 }
 
-/** The cluster endpoint as a canonical URL (what workers and kube-proxy use without KubePrism). */
-export function clusterEndpointURL(view: MachineConfigView): string {
-  return httpsURL(view.clusterEndpoint.host, view.clusterEndpoint.port);
-}
-
-/** The node's own API server (what control-plane components use without KubePrism). */
-export function localAPIServerURL(view: MachineConfigView): string {
-  return httpsURL('localhost', view.localAPIServerPort);
-}
-
 /** The inputs a server choice (and {@link readKubePrism}) depends on. */
 export function serverChoiceInputs(): ControllerInput[] {
   return [inputOf(KubePrismConfigType, { id: KUBEPRISM_CONFIG_ID }), inputOf(KubePrismStatusType, { id: KUBEPRISM_STATUS_ID })];
@@ -48,13 +37,15 @@ export async function readKubePrism(reader: ControllerReader): Promise<{ config:
   return { config: config.spec, listening: status?.spec.listening === true && status.spec.host === listenerAddress(config.spec) };
 }
 
+/** KubePrism's config while it is enabled, and whether its listener is up on it (see {@link readKubePrism}). */
+export type KubePrismState = Awaited<ReturnType<typeof readKubePrism>>;
+
 /**
- * Chooses KubePrism or the fallback URL. KubePrism is chosen once its listener is up on the configured
- * port, then kept while it stays enabled (`current` remembers it), so transient health changes never
- * flap the components; disabling it returns to the fallback at once.
+ * The one rule for every component: KubePrism once its listener is up on the configured port, then kept
+ * while it stays enabled (`current` is the server the component uses now), so transient health changes
+ * never flap the components; disabled, or not yet listening, the component's fallback.
  */
-export async function chooseServer(reader: ControllerReader, fallback: string, current: string | undefined): Promise<ServerChoice> {
-  const kubePrism = await readKubePrism(reader);
+export function chooseServer(kubePrism: KubePrismState, fallback: string, current: string | undefined): ServerChoice {
   if (!kubePrism) return { server: fallback };
   const { config, listening } = kubePrism;
   const url = httpsURL(config.host, config.port);

@@ -1,9 +1,10 @@
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { KUBELET_ID, KubeletConfigType, StaticPodConfigType, type ComponentConfig } from '../resources/index.js';
-import { inputOf, kindOf, reconcileController, type Controller, type Resource } from '../runtime/index.js';
+import { KUBELET_ID, type ComponentConfig } from '../resources/index.js';
+import { inputOf, ptr, reconcileController, type Controller } from '../runtime/index.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
-import { chooseServer, clusterEndpointURL, serverChoiceInputs } from './api-server-url.js';
+import { componentTypes, KUBE_COMPONENTS, type KubeComponent } from './kube-components.js';
 import { machineConfigInput, readMachineConfig } from './machine-config-view.js';
 
 /** Where the credentials the kubeconfigs point at live; the agent only refers to them by path. */
@@ -13,6 +14,29 @@ export interface KubeconfigFilesOptions {
   readonly pkiDir?: string;
   /** The kubelet's rotating client certificate+key (default `/var/lib/kubelet/pki/kubelet-client-current.pem`). */
   readonly kubeletClientPem?: string;
+  /** The components whose files are written (default: the four the components controller decides for). */
+  readonly components?: readonly KubeComponent[];
+  /** The credential files a component's kubeconfig names (default: Talos's layout, from `pkiDir` and `kubeletClientPem`). */
+  readonly credentials?: (component: string) => KubeconfigCredentials;
+}
+
+/** Credential files a generated kubeconfig refers to. */
+export interface KubeconfigCredentials {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/** Talos's credential layout: `<pkiDir>/<component>.crt|key`, the kubelet's rotating client PEM. */
+export function talosCredentials(
+  options: Pick<KubeconfigFilesOptions, 'pkiDir' | 'kubeletClientPem'>,
+): (component: string) => KubeconfigCredentials {
+  const pki = options.pkiDir ?? '/etc/kubernetes/pki';
+  const kubeletPem = options.kubeletClientPem ?? '/var/lib/kubelet/pki/kubelet-client-current.pem';
+  return (id) =>
+    id === KUBELET_ID
+      ? { ca: path.join(pki, 'ca.crt'), cert: kubeletPem, key: kubeletPem }
+      : { ca: path.join(pki, 'ca.crt'), cert: path.join(pki, `${id}.crt`), key: path.join(pki, `${id}.key`) };
 }
 
 /** A kubeconfig with one cluster, one user and the context joining them. */
@@ -41,12 +65,7 @@ function kubeconfigDocument(
 }
 
 /** Renders a kubeconfig that names the server and refers to credential files by path. */
-export function renderKubeconfig(
-  clusterName: string,
-  user: string,
-  config: ComponentConfig,
-  credentials: { ca: string; cert: string; key: string },
-): string {
+export function renderKubeconfig(clusterName: string, user: string, config: ComponentConfig, credentials: KubeconfigCredentials): string {
   return kubeconfigDocument(
     { name: clusterName, server: config.server, tlsServerName: config.tlsServerName, ca: credentials.ca },
     { name: user, credentials: { 'client-certificate': credentials.cert, 'client-key': credentials.key } },
@@ -55,9 +74,14 @@ export function renderKubeconfig(
 }
 
 /** Renders kube-proxy's `kube-system/kubeconfig-in-cluster` ConfigMap, as Talos ships it. */
-export function renderKubeProxyConfigMap(server: string, tlsServerName: string | undefined): string {
+export function renderKubeProxyConfigMap(config: ComponentConfig): string {
   const kubeconfig = kubeconfigDocument(
-    { name: 'local', server, tlsServerName, ca: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt' },
+    {
+      name: 'local',
+      server: config.server,
+      tlsServerName: config.tlsServerName,
+      ca: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt',
+    },
     { name: 'service-account', credentials: { tokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token' } },
     'local',
   );
@@ -70,42 +94,45 @@ export function renderKubeProxyConfigMap(server: string, tlsServerName: string |
 }
 
 /**
- * Writes the kubeconfig files of kubelet, kube-scheduler, kube-controller-manager and kube-proxy under
- * the output directory, atomically and only when their content changes. Produces no resources.
+ * Renders each component's resource (KubeletConfigs, StaticPodConfigs, KubeProxyKubeconfigs) to its file,
+ * atomically and only when the content changes, and removes the file of a component whose resource is
+ * gone (kube-scheduler's after the node turns worker). It decides nothing: the server is the resource's.
+ * Produces no resources.
  */
 export function kubeconfigFilesController(options: KubeconfigFilesOptions): Controller {
-  const pki = options.pkiDir ?? '/etc/kubernetes/pki';
-  const kubeletPem = options.kubeletClientPem ?? '/var/lib/kubelet/pki/kubelet-client-current.pem';
-  // kube-proxy has no resource of its own; remember its server here so it sticks to KubePrism like the others.
-  let kubeProxyServer: string | undefined;
+  const components = options.components ?? KUBE_COMPONENTS;
+  const credentialsOf = options.credentials ?? talosCredentials(options);
+  // The files this writer put in place. In memory: a file is only ever removed once this process has
+  // seen its resource, so a fresh start (resources not produced yet) never deletes a working kubeconfig.
+  const written = new Set<string>();
   return reconcileController({
     name: 'KubeconfigFilesController',
-    inputs: [inputOf(KubeletConfigType), inputOf(StaticPodConfigType), machineConfigInput(), ...serverChoiceInputs()],
+    inputs: [...componentTypes(components).map((type) => inputOf(type)), machineConfigInput()],
     outputs: [],
     async reconcile(ctx) {
       const view = await readMachineConfig(ctx);
       if (!view) return;
       const clusterName = view.clusterName ?? 'kubernetes';
-      const components: Array<Resource<ComponentConfig>> = [
-        ...(await ctx.list(kindOf(KubeletConfigType))),
-        ...(await ctx.list(kindOf(StaticPodConfigType))),
-      ];
+      const wanted = new Set<string>();
       for (const component of components) {
-        const name = component.metadata.id;
-        const credentials =
-          name === KUBELET_ID
-            ? { ca: path.join(pki, 'ca.crt'), cert: kubeletPem, key: kubeletPem }
-            : { ca: path.join(pki, 'ca.crt'), cert: path.join(pki, `${name}.crt`), key: path.join(pki, `${name}.key`) };
-        const content = renderKubeconfig(clusterName, `system:${name}`, component.spec, credentials);
-        if (await writeFileAtomic(component.spec.kubeconfigPath, content)) {
-          ctx.logger.info({ file: component.spec.kubeconfigPath, server: component.spec.server }, 'kubeconfig written');
+        const resource = await ctx.find(ptr(component.type, component.id));
+        if (!resource || resource.metadata.phase === 'tearingDown') continue;
+        const { spec } = resource;
+        const [content, mode] =
+          component.format === 'in-cluster-configmap'
+            ? [renderKubeProxyConfigMap(spec), 0o644] // no secret in it: tokens and the CA are referred to by path
+            : [renderKubeconfig(clusterName, `system:${component.id}`, spec, credentialsOf(component.id)), 0o600];
+        wanted.add(spec.kubeconfigPath);
+        written.add(spec.kubeconfigPath);
+        if (await writeFileAtomic(spec.kubeconfigPath, content, mode)) {
+          ctx.logger.info({ file: spec.kubeconfigPath, server: spec.server }, `${component.id} kubeconfig written`);
         }
       }
-      const proxy = await chooseServer(ctx, clusterEndpointURL(view), kubeProxyServer);
-      kubeProxyServer = proxy.server;
-      const manifest = path.join(options.outputDir, 'kube-proxy', 'kubeconfig-in-cluster.yaml');
-      if (await writeFileAtomic(manifest, renderKubeProxyConfigMap(proxy.server, proxy.tlsServerName), 0o644)) {
-        ctx.logger.info({ file: manifest, server: proxy.server }, 'kube-proxy kubeconfig-in-cluster manifest written');
+      for (const file of written) {
+        if (wanted.has(file)) continue;
+        await rm(file, { force: true });
+        written.delete(file);
+        ctx.logger.info({ file }, 'kubeconfig of a component this node no longer runs removed');
       }
     },
   });

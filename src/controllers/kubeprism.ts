@@ -1,4 +1,13 @@
-import { LoadBalancer, type LoadBalancerDeps, type LoadBalancerMetrics, type LoadBalancerSnapshot } from '../loadbalancer/index.js';
+import { isDeepStrictEqual } from 'node:util';
+import {
+  LOAD_BALANCER_DEFAULTS,
+  LoadBalancer,
+  type LoadBalancerDeps,
+  type LoadBalancerMetrics,
+  type LoadBalancerOptions,
+  type LoadBalancerSnapshot,
+  type UpstreamEndpoint,
+} from '../loadbalancer/index.js';
 import {
   KUBEPRISM_CONFIG_ID,
   KUBEPRISM_ENDPOINTS_ID,
@@ -25,18 +34,25 @@ export interface KubePrismControllerOptions {
   readonly balancer?: Omit<LoadBalancerDeps, 'logger' | 'metrics'>;
 }
 
-/** The balancer options a KubePrismConfig spec stands for. */
-function balancerOptions(spec: SpecOfKubePrismConfig, drainTimeoutMs: number) {
-  const { firstByteTimeoutMs, ...healthCheck } = spec.healthCheck;
+/**
+ * The balancer options a KubePrismConfig spec stands for: its settings as they are (the resource schema
+ * is the balancer's own, already checked on write), around where to listen and the internal defaults.
+ */
+export function balancerOptions(spec: SpecOfKubePrismConfig, drainTimeoutMs: number): LoadBalancerOptions {
+  const { host, port, listenAddresses, tlsServerName, ...settings } = spec;
   return {
-    listen: { host: spec.host, port: spec.port, ipv6: spec.listenAddresses.includes('::1') },
-    healthCheck,
-    ...(firstByteTimeoutMs !== undefined ? { firstByteTimeoutMs } : {}),
-    ...(spec.tlsServerName !== undefined ? { tlsServerName: spec.tlsServerName } : {}),
-    closeConnectionsOnDown: spec.closeConnectionsOnDown,
-    maxConnections: spec.maxConnections,
+    ...LOAD_BALANCER_DEFAULTS,
+    ...settings,
+    listen: { host, port, ipv6: listenAddresses.includes('::1') },
+    ...(tlsServerName !== undefined ? { tlsServerName } : {}),
     drainTimeoutMs,
   };
+}
+
+/** What the balancer was last given, to hand it something only when that changed. */
+interface Applied {
+  readonly config: SpecOfKubePrismConfig;
+  readonly endpoints: readonly UpstreamEndpoint[];
 }
 
 /**
@@ -56,6 +72,7 @@ export function kubePrismController(options: KubePrismControllerOptions = {}): C
     outputs: () => [outputOf(KubePrismStatusType), outputOf(KubePrismUpstreamType)],
     async run(ctx) {
       let balancer: LoadBalancer | undefined;
+      let applied: Applied | undefined;
       let unsubscribe: (() => void) | undefined;
       // Connection counts move without a health change; refresh them now and then, not per connection.
       const refresh = setInterval(() => ctx.trigger(), refreshMs);
@@ -65,6 +82,7 @@ export function kubePrismController(options: KubePrismControllerOptions = {}): C
         unsubscribe = undefined;
         const closing = balancer;
         balancer = undefined;
+        applied = undefined;
         await closing?.close({ drainTimeoutMs });
       };
       try {
@@ -85,9 +103,12 @@ export function kubePrismController(options: KubePrismControllerOptions = {}): C
             });
             unsubscribe = balancer.onChange(() => ctx.trigger());
           }
-          balancer.configure(balancerOptions(config.spec, drainTimeoutMs));
-          const endpoints = await ctx.find(ptr(KubePrismEndpointsType, KUBEPRISM_ENDPOINTS_ID));
-          balancer.setUpstreams((endpoints?.spec.endpoints ?? []).map(({ host, port }) => ({ host, port })));
+          // Most wake-ups are health changes the balancer itself reported: hand it nothing then.
+          if (!isDeepStrictEqual(applied?.config, config.spec)) balancer.applyOptions(balancerOptions(config.spec, drainTimeoutMs));
+          const listed = await ctx.find(ptr(KubePrismEndpointsType, KUBEPRISM_ENDPOINTS_ID));
+          const endpoints = (listed?.spec.endpoints ?? []).map(({ host, port }) => ({ host, port }));
+          if (!isDeepStrictEqual(applied?.endpoints, endpoints)) balancer.setUpstreams(endpoints);
+          applied = { config: config.spec, endpoints };
           await writeStatus(ctx, config.spec, balancer.snapshot());
           await ctx.cleanupOutputs();
         }

@@ -2,6 +2,7 @@
 export { LoadBalancer, type LoadBalancerDeps } from './load-balancer.js';
 export { LoadBalancerMetrics, type LoadBalancerMetricsOptions, type MetricsSource } from './metrics.js';
 export {
+  LOAD_BALANCER_DEFAULTS,
   loadBalancerOptionsSchema,
   parseLoadBalancerOptions,
   parseUpstreamEndpoints,
@@ -10,6 +11,16 @@ export {
   type LoadBalancerOptionsInput,
   type UpstreamEndpoint,
 } from './options.js';
+export {
+  balancerSettingsSchema,
+  BALANCER_DEFAULTS,
+  DEFAULT_LISTEN_PORT,
+  HEALTH_CHECK_MODES,
+  settingForms,
+  type BalancerSettings,
+  type BalancerSettingsInput,
+  type SettingForm,
+} from './settings.js';
 export type { LoadBalancerSnapshot, UpstreamSnapshot } from './snapshot.js';
 export type { ListenerState, ListenTarget } from './listener.js';
 export { ClosedError, HealthCheckError, ListenError, NoUpstreamsError, NotLoopbackError, TimeoutError } from './errors.js';

@@ -1,9 +1,12 @@
+import { isDeepStrictEqual } from 'node:util';
+import { formatAddress, isLoopbackIp } from '../util/address.js';
 import { componentLogger, silentLogger, type Logger } from '../runtime/logger.js';
 import { systemClock, type Clock } from './clock.js';
-import { ClosedError } from './errors.js';
+import { ClosedError, NotLoopbackError } from './errors.js';
 import { Listener } from './listener.js';
 import type { LoadBalancerMetrics } from './metrics.js';
 import {
+  LOAD_BALANCER_DEFAULTS,
   parseLoadBalancerOptions,
   parseUpstreamEndpoints,
   type LoadBalancerOptions,
@@ -37,7 +40,9 @@ export interface LoadBalancerDeps {
  * trouble (a taken port is retried and reported); only invalid input throws, with a stable `code`.
  */
 export class LoadBalancer {
-  private options: LoadBalancerOptions = parseLoadBalancerOptions({ listen: { port: 0 } });
+  private options: LoadBalancerOptions = { ...LOAD_BALANCER_DEFAULTS, listen: { ...LOAD_BALANCER_DEFAULTS.listen, port: 0 } };
+  /** Whether options were applied yet (the listener starts with the first). */
+  private started = false;
   private readonly settings: CheckSettings = { mode: this.options.healthCheck.mode };
   private readonly list: UpstreamList<SocketUpstream>;
   private readonly proxy: TcpProxy<SocketUpstream>;
@@ -80,8 +85,22 @@ export class LoadBalancer {
   configure(input: LoadBalancerOptionsInput): LoadBalancerOptions {
     if (this.closed) throw new ClosedError();
     const next = parseLoadBalancerOptions(input);
+    this.applyOptions(next);
+    return next;
+  }
+
+  /**
+   * Apply options that are already complete and valid (e.g. read from a resource whose schema checked
+   * them): no re-parse. Options equal to those in force change nothing. The listen host must still be
+   * loopback (NotLoopbackError otherwise).
+   */
+  applyOptions(next: LoadBalancerOptions): void {
+    if (this.closed) throw new ClosedError();
+    if (!isLoopbackIp(next.listen.host)) throw new NotLoopbackError(next.listen.host);
     const prev = this.options;
-    this.options = next;
+    if (this.started && isDeepStrictEqual(prev, next)) return;
+    this.started = true;
+    this.options = { ...next, listen: { ...next.listen }, healthCheck: { ...next.healthCheck } };
     const checkChanged = next.healthCheck.mode !== prev.healthCheck.mode || next.tlsServerName !== prev.tlsServerName;
     this.settings.mode = next.healthCheck.mode;
     if (next.tlsServerName === undefined) delete this.settings.tlsServerName;
@@ -98,17 +117,21 @@ export class LoadBalancer {
     this.proxy.setOptions(this.proxyOptions());
     this.listener.listen(next.listen);
     this.enforceCloseOnDown();
-    return next;
   }
 
-  /** Replace the upstream list; survivors keep their health state and connections, new ones are checked at once. */
+  /**
+   * Replace the upstream list; survivors keep their health state, connections and upstream object, new
+   * ones are checked at once. Throws ValidationError for a malformed list.
+   */
   setUpstreams(endpoints: readonly UpstreamEndpoint[]): void {
     if (this.closed) throw new ClosedError();
-    // The list keeps the upstream it already has for a key (its health and counters): a new object
-    // only enters for a new address. Close-on-down runs on the added/removed events.
-    const { removed } = this.list.reconcile(
-      parseUpstreamEndpoints(endpoints).map((e) => new SocketUpstream(e.host, e.port, this.settings)),
+    const existing = new Map(this.list.entries().map(({ backend }) => [backend.key, backend]));
+    // A new upstream object only for a new address: the list would drop a duplicate anyway, but
+    // building one per endpoint on every call is work (and garbage) for nothing.
+    const upstreams = parseUpstreamEndpoints(endpoints).map(
+      (e) => existing.get(formatAddress(e.host, e.port)) ?? new SocketUpstream(e.host, e.port, this.settings),
     );
+    const { removed } = this.list.reconcile(upstreams);
     for (const u of removed) this.metrics?.removeUpstream(u.key);
   }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { machineConfigViewSchema } from '../config/index.js';
 import { defineResource, type SpecOf } from '../runtime/index.js';
 
 /** The one machine config id, as in Talos. */
@@ -19,13 +20,16 @@ export function redactSecrets(value: unknown, key = ''): unknown {
   return value;
 }
 
-/** The machine config in force: every YAML document as parsed, kept untouched. Holds secrets. */
+/**
+ * The machine config in force: every YAML document as parsed, kept untouched (holds secrets), and the
+ * view kubeprism reads from them, interpreted once when the config was applied (holds none).
+ */
 export const MachineConfigType = defineResource({
   type: 'MachineConfigs.config.talos.dev',
   defaultNamespace: 'config',
   sensitivity: 'sensitive',
-  schema: z.object({ documents: z.array(z.unknown()) }),
-  redact: (spec) => ({ documents: spec.documents.map((doc) => redactSecrets(doc)) }),
+  schema: z.object({ documents: z.array(z.unknown()), view: machineConfigViewSchema }),
+  redact: (spec) => ({ documents: spec.documents.map((doc) => redactSecrets(doc)), view: spec.view }),
   printColumns: [{ name: 'Documents', jsonPath: '{.documents.length}' }],
 });
 
@@ -62,6 +66,9 @@ export const MachineConfigStatusType = defineResource({
     { name: 'Error', jsonPath: '{.lastError.message}' },
   ],
 });
+
+/** Spec of MachineConfigs: the documents and their interpreted view. */
+export type MachineConfigSpec = SpecOf<typeof MachineConfigType>;
 
 /** Spec of MachineConfigStatuses. */
 export type MachineConfigStatusSpec = SpecOf<typeof MachineConfigStatusType>;

@@ -3,7 +3,7 @@ import { MemberType } from './cluster.js';
 import { MachineConfigStatusType, MachineConfigType } from './config.js';
 import { DiscoveryStatusType } from './discovery.js';
 import { KubePrismConfigType, KubePrismEndpointsType, KubePrismStatusType, KubePrismUpstreamType } from './kubeprism.js';
-import { KubeletConfigType, StaticPodConfigType } from './kubernetes.js';
+import { KubeletConfigType, KubeProxyKubeconfigType, StaticPodConfigType } from './kubernetes.js';
 
 export * from './cluster.js';
 export * from './config.js';
@@ -23,6 +23,7 @@ export const KUBEPRISM_TYPES: readonly ResourceDefinition[] = [
   KubePrismUpstreamType,
   KubeletConfigType,
   StaticPodConfigType,
+  KubeProxyKubeconfigType,
 ] as ResourceDefinition[];
 
 const NAMESPACES: Record<string, string> = {

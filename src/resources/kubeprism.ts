@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { balancerSettingsSchema } from '../loadbalancer/settings.js';
 import { defineResource, type SpecOf } from '../runtime/index.js';
 import { formatAddress } from '../util/address.js';
 
@@ -10,27 +11,23 @@ export const KUBEPRISM_STATUS_ID = 'k8s-loadbalancer';
 const port = z.number().int().min(1).max(65535);
 const loopback = z.string().refine((h) => h === '127.0.0.1' || h === '::1', 'must be 127.0.0.1 or ::1');
 
-/** Balancer settings derived from the machine config; exists only while KubePrism is enabled. */
+/**
+ * Balancer settings derived from the machine config; exists only while KubePrism is enabled. Where it
+ * listens, around every balancer setting as the balancer defines it (loadbalancer/settings.ts).
+ */
 export const KubePrismConfigType = defineResource({
   type: 'KubePrismConfigs.kubernetes.talos.dev',
   defaultNamespace: 'k8s',
-  schema: z.object({
-    host: loopback,
-    port,
-    /** Addresses the listener binds: 127.0.0.1, plus ::1 with listenIPv6. */
-    listenAddresses: z.array(loopback).min(1),
-    tlsServerName: z.string().min(1).optional(),
-    healthCheck: z.object({
-      mode: z.enum(['tcp', 'tls', 'readyz']),
-      intervalMs: z.number().int().positive(),
-      timeoutMs: z.number().int().positive(),
-      jitter: z.number().min(0).max(0.9),
-      /** Absent: the balancer's default. */
-      firstByteTimeoutMs: z.number().int().min(0).optional(),
-    }),
-    closeConnectionsOnDown: z.boolean(),
-    maxConnections: z.number().int().positive(),
-  }),
+  schema: z
+    .object({
+      host: loopback,
+      port,
+      /** Addresses the listener binds: 127.0.0.1, plus ::1 with listenIPv6. */
+      listenAddresses: z.array(loopback).min(1),
+      tlsServerName: z.string().min(1).optional(),
+      ...balancerSettingsSchema.shape,
+    })
+    .strict(),
   printColumns: [
     { name: 'Host', jsonPath: '{.host}' },
     { name: 'Port', jsonPath: '{.port}' },

@@ -5,6 +5,7 @@ import { defineResource } from '../runtime/index.js';
 export const KUBELET_ID = 'kubelet';
 export const KUBE_SCHEDULER_ID = 'kube-scheduler';
 export const KUBE_CONTROLLER_MANAGER_ID = 'kube-controller-manager';
+export const KUBE_PROXY_ID = 'kube-proxy';
 
 /** Where a component reaches the API server, and where its kubeconfig is written. */
 export const componentConfigSchema = z.object({
@@ -13,7 +14,7 @@ export const componentConfigSchema = z.object({
   kubeconfigPath: z.string().min(1),
 });
 
-/** Spec of KubeletConfigs and StaticPodConfigs. */
+/** Spec of KubeletConfigs, StaticPodConfigs and KubeProxyKubeconfigs. */
 export type ComponentConfig = z.infer<typeof componentConfigSchema>;
 
 const columns = [
@@ -33,6 +34,17 @@ export const KubeletConfigType = defineResource({
 /** kube-scheduler's and kube-controller-manager's API server URL and kubeconfig path (control plane only). */
 export const StaticPodConfigType = defineResource({
   type: 'StaticPodConfigs.kubernetes.talos.dev',
+  defaultNamespace: 'k8s',
+  schema: componentConfigSchema,
+  printColumns: columns,
+});
+
+/**
+ * kube-proxy's API server URL, and where its `kube-system/kubeconfig-in-cluster` ConfigMap is written.
+ * (Not `KubeProxyConfigs`: its abbreviation would be `kpc`, which KubePrismConfigs answers to.)
+ */
+export const KubeProxyKubeconfigType = defineResource({
+  type: 'KubeProxyKubeconfigs.kubernetes.talos.dev',
   defaultNamespace: 'k8s',
   schema: componentConfigSchema,
   printColumns: columns,

@@ -51,7 +51,12 @@ describe('machine config: Kubernetes discovery', () => {
         /must be an absolute file path such as "\/etc\/kubernetes\/kubelet.conf" \(got "kubelet.conf"\) \(line 8, column 21\)/,
       ],
       ['delay too long', on, prism('        removalDelay: 2h\n'), /^must be at most 1h \(got "2h"\)/],
-      ['delay without unit', '', prism('        removalDelay: 30\n'), /must be a duration string such as "5s" \(got 30\)/],
+      [
+        'delay without unit',
+        '',
+        prism('        removalDelay: 30\n'),
+        /^must be a duration with a unit, such as "5s" \(got 30\); write "30s" or "30ms"/,
+      ],
       ['not a mapping', on, '      kubernetesDiscovery: yes\n', /must be a mapping of fields \(got "yes"\)/],
     ];
     for (const [name, cluster, block, message] of cases) {

@@ -51,9 +51,11 @@ describe('parseMachineConfig: classic v1alpha1 document', () => {
       clusterEndpoint: { url: 'https://cp.example.org:8443', host: 'cp.example.org', port: 8443 },
       localAPIServerPort: 6444,
       kubePrism: {
+        ...KUBEPRISM_DEFAULTS,
         enabled: true,
         port: 7500,
-        healthCheck: { mode: 'tcp', intervalMs: 90_000, timeoutMs: 500, jitter: 0.1, firstByteTimeoutMs: 3000 },
+        healthCheck: { mode: 'tcp', intervalMs: 90_000, timeoutMs: 500, jitter: 0.1 },
+        firstByteTimeoutMs: 3000,
         listenIPv6: true,
         closeConnectionsOnDown: false,
         maxConnections: 1024,
@@ -106,12 +108,11 @@ describe('parseMachineConfig: several documents', () => {
       clusterEndpoint: { url: 'https://edge-api.example.com:443', host: 'edge-api.example.com', port: 443 },
       localAPIServerPort: 5443,
       kubePrism: {
+        ...KUBEPRISM_DEFAULTS,
         enabled: true,
         port: 7445,
         tlsServerName: 'edge-api.example.com',
         healthCheck: { mode: 'tls', intervalMs: 2000, timeoutMs: 1000, jitter: 0 },
-        listenIPv6: false,
-        closeConnectionsOnDown: true,
         maxConnections: 4096,
       },
     });

@@ -4,6 +4,7 @@ import { stringify } from 'yaml';
 import { InvalidConfigError } from '../../src/config/errors.js';
 import { machineConfigView, parseMachineConfig } from '../../src/config/machine-config.js';
 import { parseMembersFile } from '../../src/config/members-file.js';
+import { KUBEPRISM_DEFAULTS } from '../../src/config/schemas.js';
 import { mutated } from '../harness/mutations.js';
 import { fixture } from './helpers.js';
 
@@ -182,21 +183,21 @@ const validConfig = fc
       clusterEndpoint: { url, host: c.endpoint.host, port: c.endpointPort ?? 443 },
       localAPIServerPort: c.apiPort ?? 6443,
       kubePrism: {
+        ...KUBEPRISM_DEFAULTS,
         enabled: !disabled,
-        port: c.prism?.port ?? 7445,
-        healthCheck:
-          c.prism === undefined
-            ? { mode: 'readyz', intervalMs: 5000, timeoutMs: 2000, jitter: 0.2 }
-            : {
+        ...(c.prism === undefined
+          ? {}
+          : {
+              port: c.prism.port,
+              healthCheck: {
                 mode: c.prism.mode,
                 intervalMs: c.prism.intervalS * 1000,
                 timeoutMs: c.prism.timeoutMs,
                 jitter: c.prism.jitter,
-                ...(c.prism.firstByteTimeoutMs === undefined ? {} : { firstByteTimeoutMs: c.prism.firstByteTimeoutMs }),
               },
-        listenIPv6: c.prism?.listenIPv6 ?? false,
-        closeConnectionsOnDown: true,
-        maxConnections: 8192,
+              ...(c.prism.firstByteTimeoutMs === undefined ? {} : { firstByteTimeoutMs: c.prism.firstByteTimeoutMs }),
+              listenIPv6: c.prism.listenIPv6,
+            }),
       },
     };
     return { documents, view };

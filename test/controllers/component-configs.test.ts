@@ -2,8 +2,16 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
-import { KUBEPRISM_STATUS_ID, KubeletConfigType, KubePrismStatusType, StaticPodConfigType } from '../../src/resources/index.js';
-import { kindOf, ptr } from '../../src/runtime/index.js';
+import { componentConfigsController } from '../../src/controllers/index.js';
+import {
+  KUBE_PROXY_ID,
+  KUBEPRISM_STATUS_ID,
+  KubeletConfigType,
+  KubePrismStatusType,
+  KubeProxyKubeconfigType,
+  StaticPodConfigType,
+} from '../../src/resources/index.js';
+import { Engine, kindOf, ptr } from '../../src/runtime/index.js';
 import { v1alpha1Config } from '../harness/configs.js';
 import { eventually, eventuallyList, eventuallyResource, fileChanges } from '../harness/eventually.js';
 import { startChain, type ChainHarness } from './chain.js';
@@ -12,6 +20,7 @@ let h: ChainHarness;
 afterEach(async () => h?.close());
 
 const kubelet = ptr(KubeletConfigType, 'kubelet');
+const kubeProxy = ptr(KubeProxyKubeconfigType, KUBE_PROXY_ID);
 const status = ptr(KubePrismStatusType, KUBEPRISM_STATUS_ID);
 
 /** Plays the balancer's part: its status is what the component controllers wait for. */
@@ -27,7 +36,7 @@ async function setListening(listening: boolean, port = 7445): Promise<void> {
 
 const serverOf = (check: (server: string | undefined) => void) => eventuallyResource(h.state, kubelet, (r) => check(r?.spec.server));
 
-describe('KubeletConfigController and StaticPodConfigController', () => {
+describe('ComponentConfigsController: one rule for every component', () => {
   it('points the kubelet at KubePrism only once it listens, stays there, and falls back at once when disabled', async () => {
     h = await startChain();
     await h.config.apply(v1alpha1Config({ machineType: 'worker' }), 'test');
@@ -121,4 +130,95 @@ describe('KubeletConfigController and StaticPodConfigController', () => {
     await h.engine.settled();
     expect((await stat(file('kubelet'))).ino).toBe(after.ino);
   });
+
+  it('gives kube-proxy a resource of its own: the cluster endpoint (control plane too), KubePrism once it listens, sticky', async () => {
+    h = await startChain();
+    await h.config.apply(v1alpha1Config({ machineType: 'controlplane' }), 'test');
+    const proxyServer = (want: string) => eventuallyResource(h.state, kubeProxy, (r) => expect(r?.spec.server).toBe(want));
+    await proxyServer('https://cp.example.com:6443');
+    expect((await h.state.get(kubeProxy)).spec.kubeconfigPath).toBe(path.join(h.outputDir, 'kube-proxy', 'kubeconfig-in-cluster.yaml'));
+    await setListening(true);
+    await proxyServer('https://127.0.0.1:7445');
+    await setListening(false);
+    await h.engine.settled();
+    expect((await h.state.get(kubeProxy)).spec.server).toBe('https://127.0.0.1:7445');
+    await h.config.apply(v1alpha1Config({ machineType: 'controlplane', kubePrism: { enabled: false } }), 'test');
+    await proxyServer('https://cp.example.com:6443');
+  });
+
+  it('keeps its stickiness in its outputs, so a restarted controller does not flap either', async () => {
+    h = await startChain();
+    await h.config.apply(v1alpha1Config({ machineType: 'worker' }), 'test');
+    await setListening(true);
+    await serverOf((s) => expect(s).toBe('https://127.0.0.1:7445'));
+    await eventuallyResource(h.state, kubeProxy, (r) => expect(r?.spec.server).toBe('https://127.0.0.1:7445'));
+    await h.engine.stop();
+    // The listener looks down while the controller is away; a fresh controller must not move anyone off KubePrism.
+    await setListening(false);
+    const engine = new Engine(h.state);
+    engine.register(componentConfigsController({ outputDir: h.outputDir }));
+    engine.start();
+    try {
+      await h.config.apply(v1alpha1Config({ machineType: 'worker', clusterName: 'renamed' }), 'test');
+      await engine.settled();
+      expect((await h.state.get(kubelet)).spec.server).toBe('https://127.0.0.1:7445');
+      expect((await h.state.get(kubeProxy)).spec.server).toBe('https://127.0.0.1:7445');
+    } finally {
+      await engine.stop();
+    }
+  });
 });
+
+describe('KubeconfigFilesController: renders resources, decides nothing', () => {
+  it('writes what the resource says, and removes the files of components that are gone', async () => {
+    h = await startChain((c) => c.filter((x) => x.name === 'KubeconfigFilesController'));
+    await h.config.apply(v1alpha1Config({ machineType: 'controlplane' }), 'test');
+    const changes = fileChanges(h.outputDir);
+    const schedulerFile = path.join(h.outputDir, 'kube-scheduler', 'kubeconfig');
+    const proxyFile = path.join(h.outputDir, 'kube-proxy', 'kubeconfig-in-cluster.yaml');
+    const owner = { owner: 'ComponentConfigsController' };
+    // Servers no rule would choose: the writer must take them as they are.
+    await h.state.modify(
+      ptr(StaticPodConfigType, 'kube-scheduler'),
+      (d) => void (d.spec = { server: 'https://odd.example:1', kubeconfigPath: schedulerFile }),
+      owner,
+    );
+    await h.state.modify(
+      kubeProxy,
+      (d) => void (d.spec = { server: 'https://odd.example:2', tlsServerName: 'odd', kubeconfigPath: proxyFile }),
+      owner,
+    );
+    await eventually(changes, async () => {
+      expect(parse(await readFile(schedulerFile, 'utf8')).clusters[0].cluster.server).toBe('https://odd.example:1');
+      const proxyKubeconfig = parse(parse(await readFile(proxyFile, 'utf8')).data.kubeconfig);
+      expect(proxyKubeconfig.clusters[0].cluster).toMatchObject({ server: 'https://odd.example:2', 'tls-server-name': 'odd' });
+    });
+    expect(((await stat(proxyFile)).mode & 0o777).toString(8)).toBe('644'); // no secret in it
+    await h.state.teardownAndDestroy(ptr(StaticPodConfigType, 'kube-scheduler'), owner);
+    await eventually(changes, async () => expect(await exists(schedulerFile)).toBe(false));
+    expect(await exists(proxyFile)).toBe(true);
+  });
+
+  it("removes the static pods' kubeconfigs when a control-plane node turns worker", async () => {
+    h = await startChain();
+    await h.config.apply(v1alpha1Config({ machineType: 'controlplane' }), 'test');
+    const changes = fileChanges(h.outputDir);
+    const file = (c: string) => path.join(h.outputDir, c, 'kubeconfig');
+    await eventually(changes, async () => {
+      for (const c of ['kubelet', 'kube-scheduler', 'kube-controller-manager']) expect(await exists(file(c))).toBe(true);
+    });
+    await h.config.apply(v1alpha1Config({ machineType: 'worker' }), 'test');
+    await eventually(changes, async () => {
+      expect(await exists(file('kube-scheduler'))).toBe(false);
+      expect(await exists(file('kube-controller-manager'))).toBe(false);
+      expect(parse(await readFile(file('kubelet'), 'utf8')).clusters[0].cluster.server).toBe('https://cp.example.com:6443');
+    });
+  });
+});
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
+}

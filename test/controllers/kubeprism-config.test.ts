@@ -7,6 +7,7 @@ import {
   MachineConfigType,
 } from '../../src/resources/index.js';
 import { ptr } from '../../src/runtime/index.js';
+import { BALANCER_DEFAULTS } from '../../src/loadbalancer/settings.js';
 import { CONFIG_SOURCE_OWNER } from '../../src/agent/machine-config-source.js';
 import { v1alpha1Config } from '../harness/configs.js';
 import { eventuallyResource } from '../harness/eventually.js';
@@ -21,11 +22,11 @@ describe('KubePrismConfigController', () => {
     h = await startChain((c) => c.filter((x) => x.name === 'KubePrismConfigController'));
     expect(await h.config.apply(v1alpha1Config(), 'test')).toMatchObject({ applied: true });
     const first = await eventuallyResource(h.state, id, (r) => {
-      expect(r?.spec).toEqual({
-        host: '127.0.0.1',
-        port: 7445,
-        listenAddresses: ['127.0.0.1'],
+      expect(r?.spec).toEqual({ host: '127.0.0.1', port: 7445, listenAddresses: ['127.0.0.1'], ...BALANCER_DEFAULTS });
+      // The balancer's own defaults, as they stand today.
+      expect(r?.spec).toMatchObject({
         healthCheck: { mode: 'readyz', intervalMs: 5000, timeoutMs: 2000, jitter: 0.2 },
+        firstByteTimeoutMs: 1000,
         closeConnectionsOnDown: true,
         maxConnections: 8192,
       });
@@ -49,11 +50,13 @@ describe('KubePrismConfigController', () => {
     expect(await h.config.apply(text, 'test')).toMatchObject({ applied: true });
     await eventuallyResource(h.state, id, (r) =>
       expect(r?.spec).toEqual({
+        ...BALANCER_DEFAULTS,
         host: '127.0.0.1',
         port: 7446,
         listenAddresses: ['127.0.0.1', '::1'],
         tlsServerName: 'api.example.com',
-        healthCheck: { mode: 'tcp', intervalMs: 60_000, timeoutMs: 500, jitter: 0.1, firstByteTimeoutMs: 250 },
+        healthCheck: { mode: 'tcp', intervalMs: 60_000, timeoutMs: 500, jitter: 0.1 },
+        firstByteTimeoutMs: 250,
         closeConnectionsOnDown: false,
         maxConnections: 100,
       }),
@@ -85,6 +88,17 @@ describe('KubePrismConfigController', () => {
     const cleared = await h.state.get(ptr(MachineConfigStatusType, MACHINE_CONFIG_ID));
     expect(cleared.spec.lastError).toBeUndefined();
     expect(cleared.metadata.owner).toBe(CONFIG_SOURCE_OWNER);
+  });
+
+  it('follows the view stored with the machine config, never re-reading its documents', async () => {
+    h = await startChain((c) => c.filter((x) => x.name === 'KubePrismConfigController'));
+    await h.config.apply(v1alpha1Config(), 'test');
+    await eventuallyResource(h.state, id, (r) => expect(r?.spec.port).toBe(7445));
+    // A view that disagrees with the documents (no source would store that): the controller goes by the view.
+    await h.state.modify(ptr(MachineConfigType, MACHINE_CONFIG_ID), (d) => void (d.spec.view.kubePrism.port = 7999), {
+      owner: CONFIG_SOURCE_OWNER,
+    });
+    await eventuallyResource(h.state, id, (r) => expect(r?.spec.port).toBe(7999));
   });
 
   it('removes what it produced when the machine config is destroyed', async () => {

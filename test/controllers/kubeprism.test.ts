@@ -1,5 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { kubePrismController } from '../../src/controllers/index.js';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { balancerOptions, kubePrismController } from '../../src/controllers/index.js';
+import { loadBalancerOptionsSchema } from '../../src/loadbalancer/options.js';
+import { LoadBalancer } from '../../src/loadbalancer/load-balancer.js';
+import { BALANCER_DEFAULTS, balancerSettingsSchema } from '../../src/loadbalancer/settings.js';
 import {
   KUBEPRISM_CONFIG_ID,
   KUBEPRISM_ENDPOINTS_ID,
@@ -16,6 +19,19 @@ import { createState, Engine, kindOf, ptr, type State } from '../../src/runtime/
 import { eventuallyList, eventuallyResource } from '../harness/eventually.js';
 import { FakeApiServer, httpsGet } from '../harness/fake-apiserver.js';
 import { connectTo, freePort, occupyPort } from '../harness/ports.js';
+
+// Every upstream object the balancer creates is counted: one per new address, none per wake-up.
+const upstreams = vi.hoisted(() => ({ created: 0 }));
+vi.mock('../../src/loadbalancer/socket-upstream.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../../src/loadbalancer/socket-upstream.js')>();
+  class CountedUpstream extends original.SocketUpstream {
+    constructor(...args: ConstructorParameters<typeof original.SocketUpstream>) {
+      super(...args);
+      upstreams.created++;
+    }
+  }
+  return { ...original, SocketUpstream: CountedUpstream };
+});
 
 const configPtr = ptr(KubePrismConfigType, KUBEPRISM_CONFIG_ID);
 const endpointsPtr = ptr(KubePrismEndpointsType, KUBEPRISM_ENDPOINTS_ID);
@@ -36,6 +52,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  vi.restoreAllMocks();
   await engine.stop();
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
@@ -49,8 +66,8 @@ function setConfig(port: number, extra: Partial<SpecOfKubePrismConfig> = {}) {
         host: '127.0.0.1',
         port,
         listenAddresses: ['127.0.0.1'],
+        ...BALANCER_DEFAULTS,
         healthCheck: { mode: 'readyz', intervalMs: 100, timeoutMs: 80, jitter: 0.1 },
-        closeConnectionsOnDown: true,
         maxConnections: 100,
         ...extra,
       };
@@ -155,7 +172,7 @@ describe('KubePrismController', () => {
     for (const s of [hole!, b!]) s.latencyMs = 30; // one tier for both, so the hole gets its turn
     const port = await freePort();
     await setEndpoints([hole!, b!]);
-    await setConfig(port, { healthCheck: { mode: 'readyz', intervalMs: 60_000, timeoutMs: 1_000, jitter: 0.1, firstByteTimeoutMs: 150 } });
+    await setConfig(port, { healthCheck: { mode: 'readyz', intervalMs: 60_000, timeoutMs: 1_000, jitter: 0.1 }, firstByteTimeoutMs: 150 });
     await eventuallyList(state, kindOf(KubePrismUpstreamType), (items) => expect(items.map((u) => u.spec.healthy)).toEqual([true, true]));
     hole!.blackHole = true;
     for (let i = 0; i < 2; i++) expect(JSON.parse((await httpsGet('127.0.0.1', port, '/version')).body).name).toBe('api-2');
@@ -178,5 +195,65 @@ describe('KubePrismController', () => {
     await expect(connectTo('127.0.0.1', port)).rejects.toThrow(/ECONNREFUSED/);
     await ended; // drained within drainTimeoutMs, then closed by the proxy
     client.destroy();
+  });
+
+  it('hands the balancer nothing on a wake-up where nothing changed: no options, no list, no new upstream objects', async () => {
+    const applyOptions = vi.spyOn(LoadBalancer.prototype, 'applyOptions');
+    const setUpstreams = vi.spyOn(LoadBalancer.prototype, 'setUpstreams');
+    const configure = vi.spyOn(LoadBalancer.prototype, 'configure');
+    const [a, b, c] = await startServers('127.0.0.2', '127.0.0.3', '127.0.0.4');
+    const port = await freePort();
+    await setEndpoints([a!, b!]);
+    await setConfig(port);
+    await eventuallyResource(state, statusPtr, (r) => expect(r?.spec).toMatchObject({ listening: true, healthy: true }));
+    await engine.settled();
+    const createdBefore = upstreams.created;
+    expect([applyOptions.mock.calls.length, setUpstreams.mock.calls.length]).toEqual([1, 1]);
+    const wakeups = (): number => engine.stats().find((s) => s.name === 'KubePrismController')?.wakeups ?? 0;
+    const wakeupsBefore = wakeups();
+
+    // Both inputs get a new version with the same spec (an annotation changes): the controller wakes, and does nothing.
+    const touch = (d: { annotations: Record<string, string> }): void => void (d.annotations['test/touched'] = 'yes');
+    await state.modify(configPtr, touch, { owner: 'KubePrismConfigController' });
+    await state.modify(endpointsPtr, touch, { owner: 'KubePrismEndpointsController' });
+    await engine.settled();
+    expect(wakeups()).toBeGreaterThan(wakeupsBefore);
+    expect([applyOptions.mock.calls.length, setUpstreams.mock.calls.length, configure.mock.calls.length]).toEqual([1, 1, 0]);
+    expect(upstreams.created).toBe(createdBefore);
+
+    // One setting changes: the options are applied once, as values (no re-parse through configure).
+    await setConfig(port, { maxConnections: 50 });
+    await engine.settled();
+    expect(applyOptions.mock.calls.length).toBe(2);
+    expect(applyOptions.mock.calls[1]?.[0]).toMatchObject({ maxConnections: 50, listen: { host: '127.0.0.1', port } });
+    expect([setUpstreams.mock.calls.length, configure.mock.calls.length]).toEqual([1, 0]);
+
+    // One endpoint is added: one new upstream object, the two known ones kept.
+    await setEndpoints([a!, b!, c!]);
+    await eventuallyList(state, kindOf(KubePrismUpstreamType), (items) => expect(items).toHaveLength(3));
+    expect(setUpstreams.mock.calls.length).toBe(2);
+    expect(upstreams.created).toBe(createdBefore + 1);
+  });
+});
+
+describe('balancerOptions', () => {
+  it('passes every setting of the spec through as it is, around the listen fields, as valid options', () => {
+    const spec: SpecOfKubePrismConfig = {
+      host: '127.0.0.1',
+      port: 7500,
+      listenAddresses: ['127.0.0.1', '::1'],
+      tlsServerName: 'api.example.com',
+      ...BALANCER_DEFAULTS,
+      healthCheck: { mode: 'tls', intervalMs: 700, timeoutMs: 300, jitter: 0 },
+      maxConnections: 3,
+    };
+    const options = balancerOptions(spec, 1234);
+    for (const key of balancerSettingsSchema.keyof().options) expect(options[key], key).toEqual(spec[key]);
+    expect(options).toMatchObject({
+      listen: { host: '127.0.0.1', port: 7500, ipv6: true },
+      tlsServerName: 'api.example.com',
+      drainTimeoutMs: 1234,
+    });
+    expect(loadBalancerOptionsSchema.parse(options)).toEqual(options);
   });
 });

@@ -1,8 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { parseMachineConfig } from '../../src/config/index.js';
+import { BALANCER_DEFAULTS } from '../../src/loadbalancer/settings.js';
 import { createState, namesOf, redacted } from '../../src/runtime/index.js';
 import {
   KUBEPRISM_TYPES,
+  KubePrismConfigType,
   KubePrismStatusType,
+  KubeProxyKubeconfigType,
   MachineConfigType,
   registerKubeprismTypes,
   redactSecrets,
@@ -58,7 +63,25 @@ describe('kubeprism resource catalogue', () => {
         serviceAccount: { key: '(redacted)' },
       },
     });
-    const res = { metadata: {} as never, spec: { documents: [doc] } };
-    expect(JSON.stringify(redacted(MachineConfigType, res))).not.toContain('abcdef.0123456789abcdef');
+    const { view } = parseMachineConfig(stringify(doc));
+    const res = { metadata: {} as never, spec: { documents: [doc], view } };
+    const shown = redacted(MachineConfigType, res);
+    expect(JSON.stringify(shown)).not.toContain('abcdef.0123456789abcdef');
+    // The interpreted view holds no secret and is shown as it is.
+    expect(shown).toMatchObject({ spec: { view } });
+  });
+
+  it("answers to kube-proxy's own type, whose abbreviation clashes with no other", async () => {
+    const state = await createState();
+    await registerKubeprismTypes(state);
+    expect(state.registry.resolve('kpk')).toBe(KubeProxyKubeconfigType);
+    expect(state.registry.resolve('kpc')).toBe(KubePrismConfigType);
+  });
+
+  it('KubePrismConfig spec takes every balancer setting, defaults included, and refuses unknown ones', () => {
+    const spec = { host: '127.0.0.1', port: 7445, listenAddresses: ['127.0.0.1'], ...BALANCER_DEFAULTS };
+    expect(KubePrismConfigType.schema.parse(spec)).toEqual(spec);
+    expect(KubePrismConfigType.schema.safeParse({ ...spec, maxConnections: 0 }).success).toBe(false);
+    expect(KubePrismConfigType.schema.safeParse({ ...spec, surprise: 1 }).success).toBe(false);
   });
 });
