@@ -2,7 +2,7 @@ import { pino, stdSerializers, type DestinationStream, type Logger, type LoggerO
 
 export type { Logger } from 'pino';
 
-// The component path of a logger made by componentLogger, inherited by its children (pino children are
+// The component of a logger made by componentLogger, inherited by its children (pino children are
 // prototype-linked to their parent). Loggers whose root writes it through the mixin below carry the
 // mark; for any other pino logger the component falls back to an ordinary binding.
 const COMPONENT = Symbol('kubeprism.component');
@@ -110,15 +110,14 @@ export function createLogger(options: CreateLoggerOptions = {}, destination?: De
 }
 
 /**
- * A child logger for one component; every line it writes carries `component`. A component inside another
- * one joins it as `parent/child` (`KubePrismController/loadbalancer`): one key per line that still says
- * whose part it is, where pino's bindings would repeat the key.
+ * A child logger for one component; every line it writes carries `component: name`. A component made
+ * inside another one replaces it (the balancer inside its controller logs `loadbalancer`): one key per
+ * line where pino's bindings would repeat it, and the same value JSON parsers read before (the last
+ * duplicate key won), so log queries on component names keep working.
  */
 export function componentLogger(parent: Logger, name: string): Logger {
-  const inherited = (parent as Tagged)[COMPONENT];
-  const path = inherited === undefined ? name : `${inherited}/${name}`;
   // A logger not made by createLogger (an embedder's own pino) has no mixin: bind the key instead.
-  const child = ((parent as Tagged)[WRITES_COMPONENT] === true ? parent.child({}) : parent.child({ component: path })) as Tagged;
-  child[COMPONENT] = path;
+  const child = ((parent as Tagged)[WRITES_COMPONENT] === true ? parent.child({}) : parent.child({ component: name })) as Tagged;
+  child[COMPONENT] = name;
   return child;
 }

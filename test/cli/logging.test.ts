@@ -39,7 +39,7 @@ describe('--log-format', () => {
     expect(JSON.parse(line)).toEqual({
       level: 30,
       time: expect.stringMatching(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/),
-      component: 'a/b',
+      component: 'b',
       n: 1,
       msg: 'hello',
     });

@@ -119,7 +119,7 @@ describe('kubeprism run --metrics-address', () => {
       () => agent.logs().find((l) => l.component === 'members-source' && (l.err as { code?: string } | undefined)?.code === 'ENOENT'),
       'the missing members file logged',
     );
-    expect(listenFailed).toMatchObject({ component: 'KubePrismController/loadbalancer-listener', err: { code: 'KP_ERR_LISTEN' } });
+    expect(listenFailed).toMatchObject({ component: 'loadbalancer-listener', err: { code: 'KP_ERR_LISTEN' } });
     expect((listenFailed.err as { message: string }).message).toContain('EADDRINUSE');
     for (const line of [listenFailed, membersMissing]) expect(line.err).not.toHaveProperty('stack');
 

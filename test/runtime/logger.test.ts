@@ -14,7 +14,7 @@ import {
 } from '../../src/runtime/index.js';
 import { closeServer, freePort, listen, loopback } from '../harness/ports.js';
 
-// What is expected: one `component` key per line (nested components join as parent/child), ISO-8601
+// What is expected: one `component` key per line (a nested component replaces its parent's), ISO-8601
 // times, and stack traces only for bugs: operational conditions (Node system codes, listed KubeprismError
 // codes, wrappers without a code of their own around one) get a message and a code.
 
@@ -37,7 +37,7 @@ async function failureOf(run: () => Promise<unknown>): Promise<Error & { code?: 
 }
 
 describe('componentLogger', () => {
-  it('writes one component key per line; a nested component joins as parent/child', () => {
+  it('writes one component key per line; a nested component replaces its parent’s', () => {
     const out = capture();
     const root = createLogger({}, out);
     const controller = componentLogger(root, 'KubePrismController');
@@ -51,8 +51,8 @@ describe('componentLogger', () => {
     expect(out.parsed().map((l) => [l.msg, l.component])).toEqual([
       ['root', undefined],
       ['controller', 'KubePrismController'],
-      ['balancer', 'KubePrismController/loadbalancer'],
-      ['listener', 'KubePrismController/loadbalancer/listener'],
+      ['balancer', 'loadbalancer'],
+      ['listener', 'listener'],
     ]);
     expect(out.parsed()[3]).toMatchObject({ upstream: 'a:1' });
   });
