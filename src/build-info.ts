@@ -28,9 +28,13 @@ function stamp(): BuildStamp {
   const built = readJson('./build-info.json');
   if (built && typeof built.version === 'string')
     return { version: built.version, commit: typeof built.commit === 'string' ? built.commit : null };
-  // Running from the sources (tests): the package's own package.json, no commit.
-  const pkg = readJson('../package.json');
-  return { version: pkg && pkg.name === 'kubeprism' && typeof pkg.version === 'string' ? pkg.version : 'unknown', commit: null };
+  // Running from the sources (tests: src/), or a dist/ built by tsc alone (dist/src/): the package's
+  // own package.json, no commit.
+  for (const candidate of ['../package.json', '../../package.json']) {
+    const pkg = readJson(candidate);
+    if (pkg && pkg.name === 'kubeprism' && typeof pkg.version === 'string') return { version: pkg.version, commit: null };
+  }
+  return { version: 'unknown', commit: null };
 }
 
 function readJson(relative: string): Record<string, unknown> | undefined {
