@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { Registry } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
 import path from 'node:path';
+import { buildInfo } from '../build-info.js';
 import type { MemberSpec } from '../config/index.js';
 import {
   configChainControllers,
@@ -87,6 +88,14 @@ export class Agent {
     this.#members = new MembersSource(state, componentLogger(this.logger, 'members-source'));
     registerControllerMetrics(this.metrics, this.engine);
     registerSourceMetrics(this.metrics, state);
+    // Constant 1, its labels say which build runs (commit "" when unknown): join it onto other series.
+    const build = buildInfo();
+    new Gauge({
+      name: 'kubeprism_build_info',
+      help: 'Which kubeprism build is running: version, git commit, Node.js version, platform (always 1)',
+      labelNames: ['version', 'commit', 'node', 'platform'],
+      registers: [this.metrics],
+    }).set({ version: build.version, commit: build.commit ?? '', node: build.node, platform: build.platform }, 1);
   }
 
   /** Builds the state with every kubeprism type and registers the controllers (not started yet). */

@@ -6,3 +6,4 @@ export * from './http-errors.js';
 export * from './server.js';
 export type { ExternalType } from './resources.js';
 export type { WatchLine } from './watch-stream.js';
+export * from './metrics-server.js';

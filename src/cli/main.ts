@@ -1,4 +1,5 @@
-// The `kubeprism` executable: runs the CLI on the process's arguments and exits with its code.
+// The `kubeprism` executable: runs the CLI on the process's arguments and exits with its code. No
+// top-level await: the single executable bundles this file as CommonJS, which cannot have one.
 import { runCli } from './program.js';
 
 const interrupt = new AbortController();
@@ -15,11 +16,17 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
-const code = await runCli(process.argv.slice(2), {
+void runCli(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
   env: process.env,
   signal: interrupt.signal,
-});
-// Exit explicitly (idle keep-alive sockets would otherwise hold the process), once stdout has flushed.
-process.stdout.write('', () => process.exit(code));
+}).then(
+  // Exit explicitly (idle keep-alive sockets would otherwise hold the process), once stdout has flushed.
+  (code) => process.stdout.write('', () => process.exit(code)),
+  (err: unknown) => {
+    // runCli reports every failure itself; reaching here is a bug, so keep its stack.
+    process.stderr.write(`kubeprism: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(70);
+  },
+);

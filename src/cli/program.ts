@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { DEFAULT_API_ADDRESS } from '../api/address.js';
 import { ApiResponseError } from '../api/client.js';
+import { buildInfo } from '../build-info.js';
 import { formatIssue } from '../config/errors.js';
 import { KubeprismError } from '../runtime/errors.js';
 import { applyConfigCommand, dumpCommand, graphCommand } from './client-commands.js';
@@ -10,25 +10,15 @@ import { parseOutputOption, type OutputSpec } from './get-args.js';
 import { getCommand } from './get-command.js';
 import { CliExit, EXIT, UsageError, type CliIo } from './io.js';
 import { GET_OUTPUT_FORMATS } from './output.js';
+import type { RunOptions } from './run.js';
 import { validateCommand } from './validate-command.js';
+import { versionCommand } from './version.js';
 
 /** Where the agent keeps its last good config when `--state-dir` is not given. */
 export const DEFAULT_STATE_DIR = '/var/lib/kubeprism';
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
-
-function version(): string {
-  // dist/src/cli → the package root is three levels up; src/cli (tests) → two.
-  for (const rel of ['../../../package.json', '../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'kubeprism' && pkg.version) return pkg.version;
-    } catch {
-      // try the next candidate
-    }
-  }
-  return 'unknown';
-}
+const LOG_FORMATS: Array<RunOptions['logFormat']> = ['json', 'pretty', 'auto'];
 
 function apiOption(env: CliIo['env']): Option {
   return new Option('--api <addr>', "address of the agent's debug API: host:port (loopback) or unix:/path")
@@ -40,7 +30,7 @@ function apiOption(env: CliIo['env']): Option {
 export function buildProgram(io: CliIo, exitCode: { value: number }): Command {
   const program = new Command('kubeprism')
     .description('Node-local Kubernetes API load balancer (KubePrism) on a COSI-like resource runtime')
-    .version(version(), '-V, --version', 'print the version')
+    .version(buildInfo().version, '-V, --version', 'print the version')
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
@@ -78,11 +68,23 @@ Exit codes:
     .option('--output-dir <dir>', 'where kubeconfig files are written (default: <state-dir>/kubeconfigs)')
     .option('--members <file>', 'cluster members file (members: [...]), re-read when it changes')
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
-    .action(async (opts: { config: string; api: string; stateDir: string; outputDir?: string; members?: string; logLevel: string }) => {
+    .addOption(
+      new Option('--log-format <format>', 'log lines: json, pretty, or auto (pretty on a terminal, else json)')
+        .choices(LOG_FORMATS)
+        .default('auto'),
+    )
+    .option('--metrics-address <addr>', 'also serve GET /metrics and /healthz (read-only) on host:port or [ipv6]:port, any interface')
+    .action(async (opts: RunOptions) => {
       // The agent (controllers, balancer, metrics) is loaded only to run it: client commands start fast.
       const { runCommand } = await import('./run.js');
       exitCode.value = await runCommand(io, opts);
     });
+
+  program
+    .command('version')
+    .description('print the version, git commit, Node.js version and platform')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action((opts: { output: 'text' | 'json' }) => versionCommand(io, opts));
 
   program
     .command('get')

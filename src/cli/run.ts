@@ -1,11 +1,10 @@
 import path from 'node:path';
-import { pino } from 'pino';
-import PinoPretty from 'pino-pretty';
 import { collectDefaultMetrics } from 'prom-client';
 import { Agent } from '../agent/agent.js';
-import { ApiServer, assertLocalAddress, formatApiAddress, parseApiAddress } from '../api/index.js';
-import { componentLogger, createLogger, KubeprismError, type Logger } from '../runtime/index.js';
+import { ApiServer, assertLocalAddress, formatApiAddress, MetricsServer, parseApiAddress, parseMetricsAddress } from '../api/index.js';
+import { componentLogger, KubeprismError } from '../runtime/index.js';
 import type { CliIo } from './io.js';
+import { rootLogger, type LogFormat } from './logging.js';
 
 /** Options of `kubeprism run`. */
 export interface RunOptions {
@@ -15,24 +14,13 @@ export interface RunOptions {
   readonly outputDir?: string;
   readonly members?: string;
   readonly logLevel: string;
+  readonly logFormat: LogFormat;
+  /** Where to serve GET /metrics and /healthz read-only (any interface); off when absent. */
+  readonly metricsAddress?: string;
 }
 
 /** Bound on a clean shutdown: past it, the process exits non-zero rather than hang. */
 const SHUTDOWN_TIMEOUT_MS = 30_000;
-
-function rootLogger(level: string, pretty: boolean): Logger {
-  if (!pretty) return createLogger({ level });
-  // One line per entry at a terminal, the component first; colours unless NO_COLOR says otherwise.
-  const stream = PinoPretty({
-    colorize: PinoPretty.isColorSupported,
-    sync: true,
-    destination: 1,
-    singleLine: true,
-    ignore: 'component',
-    messageFormat: '{if component}{component}: {end}{msg}',
-  });
-  return pino({ level, base: undefined }, stream);
-}
 
 /**
  * `kubeprism run`: the agent and its debug API until SIGTERM/SIGINT (exit 0 after a clean stop); SIGHUP
@@ -40,15 +28,17 @@ function rootLogger(level: string, pretty: boolean): Logger {
  */
 export async function runCommand(io: CliIo, options: RunOptions): Promise<number> {
   let address;
+  let metricsAddress;
   try {
     address = parseApiAddress(options.api);
     assertLocalAddress(address);
+    if (options.metricsAddress !== undefined) metricsAddress = parseMetricsAddress(options.metricsAddress);
   } catch (err) {
     if (!(err instanceof KubeprismError)) throw err;
     io.stderr.write(`kubeprism: cannot start: ${err.message} (${err.code})\n`);
     return 1;
   }
-  const logger = rootLogger(options.logLevel, process.stdout.isTTY === true);
+  const logger = rootLogger({ level: options.logLevel, format: options.logFormat });
   const log = componentLogger(logger, 'cli');
   const stateDir = path.resolve(options.stateDir);
 
@@ -75,6 +65,7 @@ export async function runCommand(io: CliIo, options: RunOptions): Promise<number
 
   let agent: Agent | undefined;
   let api: ApiServer | undefined;
+  let metrics: MetricsServer | undefined;
   const shutdown = async (): Promise<void> => {
     stopping = true;
     const timer = setTimeout(() => {
@@ -82,7 +73,7 @@ export async function runCommand(io: CliIo, options: RunOptions): Promise<number
       process.exit(1);
     }, SHUTDOWN_TIMEOUT_MS);
     timer.unref();
-    await api?.close();
+    await Promise.all([api?.close(), metrics?.close()]);
     await agent?.stop();
     clearTimeout(timer);
   };
@@ -96,7 +87,13 @@ export async function runCommand(io: CliIo, options: RunOptions): Promise<number
       logger,
     });
     collectDefaultMetrics({ register: agent.metrics });
-    api = await ApiServer.listen({ backend: agent, address, logger, ready: () => started && !stopping });
+    const ready = (): boolean => started && !stopping;
+    api = await ApiServer.listen({ backend: agent, address, logger, ready });
+    if (metricsAddress !== undefined) {
+      // A taken metrics port never stops the agent (the balancer matters more): it is retried with backoff.
+      metrics = new MetricsServer({ registry: agent.metrics, logger, ready });
+      await metrics.serve(metricsAddress);
+    }
     await agent.start();
   } catch (err) {
     await shutdown().catch((e: unknown) => log.error({ err: e }, 'cleanup after a failed start failed'));
@@ -107,7 +104,17 @@ export async function runCommand(io: CliIo, options: RunOptions): Promise<number
   }
   started = true;
 
-  log.info({ api: formatApiAddress(api.address), config: path.resolve(options.config), stateDir, pid: process.pid }, 'kubeprism running');
+  const metricsBound = metrics?.address;
+  log.info(
+    {
+      api: formatApiAddress(api.address),
+      ...(metricsBound ? { metrics: formatApiAddress({ kind: 'tcp', ...metricsBound }) } : {}),
+      config: path.resolve(options.config),
+      stateDir,
+      pid: process.pid,
+    },
+    'kubeprism running',
+  );
 
   const signal = await stopRequested;
   log.info({ signal }, 'stopping');

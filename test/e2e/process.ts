@@ -5,6 +5,11 @@ import path from 'node:path';
 /** The binary as users get it: bin/kubeprism.js over the compiled dist/ (built by `npm run build`). */
 export const BIN = path.resolve(import.meta.dirname, '..', '..', 'bin', 'kubeprism.js');
 
+/** How to start kubeprism: node on bin/kubeprism.js by default; a single executable or an installed bin otherwise. */
+export type Launcher = readonly [command: string, ...leadingArgs: string[]];
+
+const NODE_BIN: Launcher = [process.execPath, BIN];
+
 /** Fails clearly when dist/ has not been built, instead of a confusing module-not-found from the child. */
 export function assertBuilt(): void {
   const main = path.resolve(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
@@ -29,11 +34,16 @@ export interface CommandResult {
 /** Runs `kubeprism ARGS` to completion (killed, and failing, after `timeoutMs`). */
 export function kubeprism(
   args: readonly string[],
-  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+  options: { env?: Record<string, string>; timeoutMs?: number; launcher?: Launcher; cwd?: string } = {},
 ): Promise<CommandResult> {
   const timeoutMs = options.timeoutMs ?? 15_000;
+  const [command, ...leading] = options.launcher ?? NODE_BIN;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: childEnv(options.env ?? {}), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, [...leading, ...args], {
+      env: childEnv(options.env ?? {}),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
@@ -64,8 +74,13 @@ export class Spawned {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   readonly #wakers = new Set<() => void>();
 
-  constructor(args: readonly string[], env: Record<string, string> = {}) {
-    this.child = spawn(process.execPath, [BIN, ...args], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  constructor(args: readonly string[], env: Record<string, string> = {}, launcher: Launcher = NODE_BIN, cwd?: string) {
+    const [command, ...leading] = launcher;
+    this.child = spawn(command, [...leading, ...args], {
+      env: childEnv(env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(cwd !== undefined ? { cwd } : {}),
+    });
     this.child.stdout!.setEncoding('utf8').on('data', (s: string) => {
       this.stdout += s;
       this.#wake();
