@@ -1,4 +1,5 @@
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { Worker } from 'node:worker_threads';
 
 /** The n-th loopback address, `127.0.0.n` (Linux routes all of 127/8 to lo: distinct hosts for free). */
 export function loopback(n: number): string {
@@ -69,4 +70,46 @@ export function connectTo(host: string, port: number): Promise<Socket> {
     });
     socket.once('error', reject);
   });
+}
+
+/** A listener that accepts nothing: see {@link unacceptingListener}. */
+export interface UnacceptingListener {
+  readonly host: string;
+  readonly port: number;
+  /** Stop it (its queued connections are reset). */
+  close(): Promise<void>;
+}
+
+/**
+ * A listener on `host` (ephemeral port) that never accepts, with a backlog of 1: the kernel completes
+ * two handshakes into its accept queue, and after that a connect to it hangs unanswered (the SYN is
+ * dropped) — a dial that never completes, on loopback. It lives in a worker thread whose event loop is
+ * blocked, so nothing ever accepts. The test fills the queue itself (`connectTo`) as it needs.
+ */
+export async function unacceptingListener(host: string): Promise<UnacceptingListener> {
+  const stop = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads');
+     const server = require('node:net').createServer();
+     server.listen({ host: workerData.host, port: 0, backlog: 1, exclusive: true }, () => {
+       parentPort.postMessage(server.address().port);
+       Atomics.wait(workerData.stop, 0, 0); // blocked: the accept callback never runs
+       server.close();
+       parentPort.close();
+     });`,
+    { eval: true, workerData: { host, stop } },
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  return {
+    host,
+    port,
+    async close() {
+      Atomics.store(stop, 0, 1);
+      Atomics.notify(stop, 0);
+      await worker.terminate();
+    },
+  };
 }
