@@ -1,20 +1,9 @@
-import { connect, type OnReadOpts, type Socket } from 'node:net';
-import type { Clock } from './clock.js';
+import { connect, type Socket } from 'node:net';
+import type { ConnectionHost, ConnectionState, TearDownOutcome } from './connection-host.js';
 import { describeError, IllegalTransitionError } from './errors.js';
-import type { ProxyUpstream, TcpProxyOptions } from './proxy-types.js';
-import { SMALL_READ_BYTES, type ReadBufferPool } from './read-buffers.js';
-import { REPLAY_LIMIT_BYTES, startsTlsHandshake } from './replay.js';
-
-/**
- * Where a proxied connection is in its life:
- * - `dialing`: an upstream socket is connecting (the first, or the next after a failure or a move);
- * - `awaiting`: connected, the upstream has sent nothing yet, and the client's bytes are kept for a replay
- *   (so the connection can still move to another upstream);
- * - `relaying`: bytes flow both ways, nothing is kept, the connection stays on its upstream;
- * - `closing`: one side closed or the connection was torn down; waiting for the other socket to close;
- * - `done`: both sockets closed, accounted for and forgotten.
- */
-export type ConnectionState = 'dialing' | 'awaiting' | 'relaying' | 'closing' | 'done';
+import type { ProxyUpstream } from './proxy-types.js';
+import { Replay } from './replay.js';
+import { UpstreamReader, type AnswerListener } from './upstream-reader.js';
 
 /** Every transition there is; anything else is an {@link IllegalTransitionError}. */
 const NEXT: Readonly<Record<ConnectionState, readonly ConnectionState[]>> = {
@@ -27,38 +16,6 @@ const NEXT: Readonly<Record<ConnectionState, readonly ConnectionState[]>> = {
   done: [],
 };
 
-/** How a {@link ProxiedConnection.tearDown} ended: moved to another upstream, closed, or already closing. */
-export type TearDownOutcome = 'moved' | 'closed' | 'closing';
-
-/** What every connection of one proxy shares and reports to (one object per proxy, not per connection). */
-export interface ConnectionHost<U extends ProxyUpstream> {
-  readonly clock: Clock;
-  readonly buffers: ReadBufferPool;
-  /** The proxy's limits and timeouts now (they may change between two dials). */
-  options(): TcpProxyOptions;
-  /** The next candidate upstream, skipping `tried`. */
-  pick(tried: ReadonlySet<U>): U | undefined;
-  /** The connection counts against `upstream` from its dial until it leaves (the one count there is). */
-  join(conn: ProxiedConnection<U>, upstream: U): void;
-  leave(conn: ProxiedConnection<U>, upstream: U): void;
-  /** The connection has a deadline (dial, first answer) for the deadline sweep. */
-  watchDeadline(conn: ProxiedConnection<U>): void;
-  /** The connection is connected: the stall sweep has something to look at. */
-  connected(conn: ProxiedConnection<U>): void;
-  /** A dial failed (error or deadline): count it, tell the policy. */
-  dialFailed(upstream: U, err: Error): void;
-  /** The connection left `from` before its first answer for another upstream. */
-  moved(from: U): void;
-  /** `from` reset or ended a TLS handshake without a byte, and the connection moved. */
-  closedUnanswered(from: U, reason: string): void;
-  /** No upstream could be reached for the connection (`tried` of them tried). */
-  gaveUp(tried: number): void;
-  /** A socket error ended the connection. */
-  socketError(err: Error): void;
-  /** The connection is done: forget it. */
-  finished(conn: ProxiedConnection<U>): void;
-}
-
 /** No upstreams: what a connection that has tried none yet excludes. */
 const NONE: ReadonlySet<never> = new Set();
 
@@ -68,17 +25,14 @@ const NONE: ReadonlySet<never> = new Set();
  * method per event. Socket events arrive through handlers bound once per connection (no closure per
  * chunk or per dial), and the per-chunk work is one state or field check in each direction.
  *
- * Upstream → client (responses, watches: nearly all the bytes): the upstream socket reads into a pooled
- * buffer (`onread`) and each chunk is written to the client as it is, no allocation per chunk. When the
- * client's kernel buffer cannot take a chunk whole, the rest is queued pointing into the buffer, so
- * reading stops until that write completes: that is the backpressure (a slow client holds at most one
- * chunk here), and the buffer is never overwritten while referenced.
+ * Upstream → client goes through its {@link UpstreamReader} (pooled buffers, backpressure by the
+ * client's writes).
  *
  * Client → upstream: each chunk is written to the current upstream as it comes (kept for a replay while
  * the upstream has not answered), and the client is paused while the upstream's buffer is over its
  * high-water mark. Ends are forwarded both ways (half-close).
  */
-export class ProxiedConnection<U extends ProxyUpstream> {
+export class ProxiedConnection<U extends ProxyUpstream> implements AnswerListener {
   /** Where the connection is (see {@link ConnectionState}). */
   state: ConnectionState = 'dialing';
   /** The upstream dialed or connected to; undefined before the first dial and once given up. */
@@ -96,29 +50,20 @@ export class ProxiedConnection<U extends ProxyUpstream> {
   /** Stall detection: flushed-byte mark seen at the last sweep, and since when it has not moved. */
   private mark = 0;
   private stalledSince = 0;
-  /** Where upstream reads land (pooled); undefined before a dial and after the end. */
-  private readBuffer: Buffer | undefined;
-  /** Bytes of the last upstream read: a full buffer asks for a larger one. */
-  private lastRead = 0;
-  /** Upstream reads stopped until the client takes the last chunk (still pointing into readBuffer). */
-  private waitingForClient = false;
   /**
    * What the client has sent while its upstream has answered nothing; undefined once the upstream
-   * answered or ended, past {@link REPLAY_LIMIT_BYTES}, or with the retry disabled: then never moved.
+   * answered or ended, past the replay limit, or with the retry disabled: then never moved again.
    */
-  private replay: Buffer[] | undefined;
-  private replayBytes = 0;
-  /** The client half-closed before the upstream answered: a replay ends the new upstream too. */
-  private replayEnded = false;
-  private readonly onread: OnReadOpts;
+  private replay: Replay | undefined;
+  private readonly reader: UpstreamReader;
 
   constructor(
     readonly client: Socket,
     private readonly host: ConnectionHost<U>,
     keepForReplay: boolean,
   ) {
-    if (keepForReplay) this.replay = [];
-    this.onread = { buffer: this.nextReadBuffer, callback: this.onUpstreamRead };
+    if (keepForReplay) this.replay = new Replay();
+    this.reader = new UpstreamReader(client, host.buffers, this);
     client.on('error', this.onClientError);
     client.on('close', this.onClientClose);
     client.on('data', this.onClientData);
@@ -153,6 +98,12 @@ export class ProxiedConnection<U extends ProxyUpstream> {
     if (this.move()) return true;
     this.stopKeeping('no other upstream left');
     return false;
+  }
+
+  /** Event: the upstream's first byte (the client now depends on it: nothing is kept any more). */
+  upstreamAnswered(): void {
+    if (this.state === 'awaiting') this.stopKeeping('first upstream byte');
+    // Relaying already: the kept bytes went over the limit while it dialed, or it ended first.
   }
 
   /** Event: the first-byte retry was turned off while the connection waited: it stops keeping bytes. */
@@ -233,12 +184,6 @@ export class ProxiedConnection<U extends ProxyUpstream> {
     return total;
   }
 
-  /** The remote address of the upstream socket, for logs. */
-  upstreamAddress(): string {
-    const up = this.upstream;
-    return up ? `${up.remoteAddress ?? '?'}:${up.remotePort ?? 0}` : '?';
-  }
-
   /** Bytes queued toward the upstream, for logs. */
   upstreamQueued(): number {
     return this.upstream?.writableLength ?? 0;
@@ -264,9 +209,10 @@ export class ProxiedConnection<U extends ProxyUpstream> {
       noDelay: true,
       keepAlive: true,
       keepAliveInitialDelay: keepAliveMs,
-      onread: this.onread,
+      onread: this.reader.onread,
     });
     this.upstream = upstream;
+    this.reader.attach(upstream, this.replay !== undefined);
     this.target = target;
     this.host.join(this, target);
     // No timer per dial: one sweep fails the dials past their deadline.
@@ -275,10 +221,7 @@ export class ProxiedConnection<U extends ProxyUpstream> {
     upstream.once('connect', this.onUpstreamConnect);
     upstream.once('error', this.onDialError);
     // Queued while it connects, ahead of anything the client sends next.
-    const kept = this.replay;
-    if (kept === undefined) return;
-    for (const chunk of kept) upstream.write(chunk);
-    if (this.replayEnded) upstream.end();
+    this.replay?.writeTo(upstream);
   }
 
   /** Drop the dial in progress (failed, timed out, moved, or the client left): the upstream is left. */
@@ -291,7 +234,7 @@ export class ProxiedConnection<U extends ProxyUpstream> {
     upstream.destroy();
     this.upstream = undefined;
     this.target = undefined;
-    this.releaseReadBuffer();
+    this.reader.release();
     this.host.leave(this, target);
   }
 
@@ -328,7 +271,7 @@ export class ProxiedConnection<U extends ProxyUpstream> {
     upstream.destroy();
     this.upstream = undefined;
     this.target = undefined;
-    this.releaseReadBuffer();
+    this.reader.release();
   }
 
   /** Account a connected upstream's bytes to it and leave it (the connection ended or moves on). */
@@ -341,7 +284,6 @@ export class ProxiedConnection<U extends ProxyUpstream> {
   /** Forget the kept client bytes: the connection is never moved again (awaiting → relaying). */
   private stopKeeping(event: string): void {
     this.replay = undefined;
-    this.replayBytes = 0;
     if (this.state === 'awaiting') this.enter('relaying', event);
   }
 
@@ -359,7 +301,7 @@ export class ProxiedConnection<U extends ProxyUpstream> {
 
   /** The upstream reset or ended a TLS handshake before its first byte: moved, as after a silence. */
   private movedAfterUnansweredClose(reason: string): boolean {
-    if (!startsTlsHandshake(this.replay)) return false;
+    if (this.replay?.startsTlsHandshake() !== true) return false;
     const from = this.target as U;
     if (!this.move()) return false;
     this.host.closedUnanswered(from, reason);
@@ -378,15 +320,10 @@ export class ProxiedConnection<U extends ProxyUpstream> {
   /** Both sockets are closed: account, give the buffer back, and be forgotten. */
   private finish(): void {
     this.enter('done', 'finished');
-    this.releaseReadBuffer();
+    this.reader.release();
     const { upstream, target } = this;
     if (upstream !== undefined && target !== undefined) this.leaveConnected(upstream, target);
     this.host.finished(this);
-  }
-
-  private releaseReadBuffer(): void {
-    if (this.readBuffer !== undefined) this.host.buffers.give(this.readBuffer);
-    this.readBuffer = undefined;
   }
 
   private readonly onDialError = (err: Error): void => this.dialFailed(err);
@@ -404,7 +341,7 @@ export class ProxiedConnection<U extends ProxyUpstream> {
     this.mark = flushed(upstream);
     this.stalledSince = 0;
     // After a move the replayed bytes went out just now: the new upstream's silence counts from here.
-    if (this.replayBytes > 0) this.answerDeadline = this.host.clock.now() + this.host.options().firstByteTimeoutMs;
+    if (this.replay?.empty === false) this.answerDeadline = this.host.clock.now() + this.host.options().firstByteTimeoutMs;
     this.host.connected(this);
     this.client.resume();
   };
@@ -412,27 +349,22 @@ export class ProxiedConnection<U extends ProxyUpstream> {
   /** A client chunk: kept while unanswered (the first one starts the wait), then written upstream. */
   private readonly onClientData = (chunk: Buffer): void => {
     // Once the upstream has answered this is the only extra work: one check.
-    if (this.replay !== undefined) this.keep(chunk);
+    if (this.replay !== undefined) this.keep(this.replay, chunk);
     if (this.upstream?.write(chunk) === false) this.client.pause();
   };
 
-  private keep(chunk: Buffer): void {
-    const kept = this.replayBytes + chunk.length;
-    if (kept > REPLAY_LIMIT_BYTES) {
-      // Not TLS (a ClientHello is far smaller): no retry rather than more memory.
-      this.stopKeeping('replay limit passed');
-      return;
+  private keep(replay: Replay, chunk: Buffer): void {
+    const kept = replay.keep(chunk);
+    if (kept === 'over') {
+      this.stopKeeping('replay limit passed'); // not TLS (a ClientHello is far smaller): no retry rather than more memory
+    } else if (kept === 'first') {
+      this.answerDeadline = this.host.clock.now() + this.host.options().firstByteTimeoutMs;
+      this.host.watchDeadline(this);
     }
-    // No copy: a socket without `onread` hands each read its own buffer, and nothing writes into it.
-    (this.replay as Buffer[]).push(chunk);
-    this.replayBytes = kept;
-    if (kept !== chunk.length) return;
-    this.answerDeadline = this.host.clock.now() + this.host.options().firstByteTimeoutMs;
-    this.host.watchDeadline(this);
   }
 
   private readonly onClientEnd = (): void => {
-    if (this.replay !== undefined) this.replayEnded = true;
+    if (this.replay !== undefined) this.replay.ended = true;
     this.upstream?.end();
   };
 
@@ -440,7 +372,7 @@ export class ProxiedConnection<U extends ProxyUpstream> {
   private readonly onUpstreamEnd = (): void => {
     if (this.state === 'awaiting') {
       // After the client ended, an end is a fair answer.
-      if (!this.replayEnded && this.movedAfterUnansweredClose('closed')) return;
+      if (this.replay?.ended === false && this.movedAfterUnansweredClose('closed')) return;
       this.stopKeeping('upstream ended'); // an end is an answer the client will see
     }
     this.client.end();
@@ -496,41 +428,6 @@ export class ProxiedConnection<U extends ProxyUpstream> {
       case 'done':
         throw new IllegalTransitionError(this.state, 'upstream closed');
     }
-  };
-
-  /** Called when the socket is set up and after every read: the buffer for the next read. */
-  private readonly nextReadBuffer = (): Buffer => {
-    const current = this.readBuffer;
-    const pool = this.host.buffers;
-    if (current === undefined) return (this.readBuffer = pool.take(false));
-    if (this.waitingForClient) return current; // still referenced; no read happens before that write completes
-    const small = current.length === SMALL_READ_BYTES;
-    if (small ? this.lastRead === current.length : this.lastRead <= SMALL_READ_BYTES) {
-      // Streaming through a small buffer: grow. Trickling through a large one: shrink, give it back.
-      pool.give(current);
-      this.readBuffer = pool.take(small);
-    }
-    return this.readBuffer as Buffer;
-  };
-
-  /** An upstream read: the first one is the answer (nothing kept any more); each is written to the client. */
-  private readonly onUpstreamRead = (bytes: number, buffer: Buffer): boolean => {
-    if (this.state === 'awaiting') this.stopKeeping('first upstream byte'); // the client now depends on it
-    this.lastRead = bytes;
-    const client = this.client;
-    if (client.destroyed) return false;
-    client.write(bytes === buffer.length ? buffer : buffer.subarray(0, bytes), this.written);
-    if (client.writableLength === 0) return true;
-    this.waitingForClient = true;
-    return false; // stops reading (readStop) until the chunk is written
-  };
-
-  // The write callback, not 'drain': a chunk smaller than the high-water mark that stays queued gets no
-  // 'drain'. For writes done at once it finds nothing to do.
-  private readonly written = (): void => {
-    if (!this.waitingForClient || this.client.writableLength > 0) return;
-    this.waitingForClient = false; // the read buffer is free again
-    this.upstream?.resume();
   };
 }
 

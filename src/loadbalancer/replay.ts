@@ -1,3 +1,5 @@
+import type { Socket } from 'node:net';
+
 /**
  * Most client bytes kept for a replay. A TLS ClientHello is a few hundred bytes to ~2 KiB (post-quantum
  * key shares included), and a TLS client sends nothing more before the server answers; a client that
@@ -9,11 +11,46 @@ export const REPLAY_LIMIT_BYTES = 64 * 1024;
 const TLS_HANDSHAKE_RECORD = 0x16;
 
 /**
- * Whether the client's kept bytes start a TLS handshake: a server that closes such a connection
- * without a byte has not seen a request. A client speaking anything else gets the close as it is (a
- * plain-text request may have been acted on, and a client that is not speaking TLS to a TLS server
- * would only be turned away by every upstream in turn).
+ * What a client has sent while its upstream has answered nothing, so that the connection can move to
+ * another upstream and replay it there. The chunks are kept as they came, not copied: a socket without
+ * `onread` hands each read its own buffer, and nothing writes into it.
  */
-export function startsTlsHandshake(kept: readonly Buffer[] | undefined): boolean {
-  return kept?.[0]?.[0] === TLS_HANDSHAKE_RECORD;
+export class Replay {
+  private readonly chunks: Buffer[] = [];
+  private bytes = 0;
+  /** The client half-closed before the upstream answered: a replay ends the new upstream too. */
+  ended = false;
+
+  /**
+   * Keep a chunk: `first` for the first one (its arrival starts the wait for an answer), `kept` for the
+   * next, `over` past {@link REPLAY_LIMIT_BYTES} (then nothing more can be replayed: forget this one).
+   */
+  keep(chunk: Buffer): 'first' | 'kept' | 'over' {
+    const kept = this.bytes + chunk.length;
+    if (kept > REPLAY_LIMIT_BYTES) return 'over';
+    this.chunks.push(chunk);
+    this.bytes = kept;
+    return kept === chunk.length ? 'first' : 'kept';
+  }
+
+  /** Whether the client has spoken. */
+  get empty(): boolean {
+    return this.bytes === 0;
+  }
+
+  /**
+   * Whether the kept bytes start a TLS handshake: a server that closes such a connection without a byte
+   * has not seen a request. A client speaking anything else gets the close as it is (a plain-text request
+   * may have been acted on, and a client that is not speaking TLS to a TLS server would only be turned
+   * away by every upstream in turn).
+   */
+  startsTlsHandshake(): boolean {
+    return this.chunks[0]?.[0] === TLS_HANDSHAKE_RECORD;
+  }
+
+  /** Write it all, and the end if the client half-closed, to a new upstream (queued while it connects). */
+  writeTo(upstream: Socket): void {
+    for (const chunk of this.chunks) upstream.write(chunk);
+    if (this.ended) upstream.end();
+  }
 }

@@ -4,7 +4,8 @@ import { formatAddress } from '../util/address.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { ConnectionBook } from './connection-book.js';
 import { describeError, NoUpstreamsError, TimeoutError } from './errors.js';
-import { ProxiedConnection, type ConnectionHost } from './proxied-connection.js';
+import type { ConnectionHost } from './connection-host.js';
+import { ProxiedConnection } from './proxied-connection.js';
 import type { ProxyUpstream, TcpProxyOptions, UpstreamPicker } from './proxy-types.js';
 import { ReadBufferPool } from './read-buffers.js';
 
@@ -197,13 +198,14 @@ export class TcpProxy<U extends ProxyUpstream> {
     if (!this.book.anyCounted()) return;
     const now = this.clock.now();
     const limitMs = this.options.stallTimeoutMs;
-    for (const [, group] of [...this.book.groups()]) {
+    for (const [upstream, group] of [...this.book.groups()]) {
       for (const conn of [...group]) {
         const stalledMs = conn.stalledFor(now);
         if (stalledMs < limitMs) continue;
         this.stalled++;
+        const address = formatAddress(upstream.host, upstream.port);
         this.logger.warn(
-          { upstream: conn.upstreamAddress(), queuedBytes: conn.upstreamQueued(), stalledMs: Math.round(stalledMs) },
+          { upstream: address, queuedBytes: conn.upstreamQueued(), stalledMs: Math.round(stalledMs) },
           'upstream stalled; closing',
         );
         conn.tearDown(false);

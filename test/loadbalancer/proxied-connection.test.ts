@@ -1,7 +1,8 @@
 import { createServer, type Socket } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { IllegalTransitionError } from '../../src/loadbalancer/errors.js';
-import { ProxiedConnection, type ConnectionHost, type ConnectionState } from '../../src/loadbalancer/proxied-connection.js';
+import type { ConnectionHost, ConnectionState } from '../../src/loadbalancer/connection-host.js';
+import { ProxiedConnection } from '../../src/loadbalancer/proxied-connection.js';
 import type { ProxyUpstream } from '../../src/loadbalancer/proxy-types.js';
 import { ReadBufferPool } from '../../src/loadbalancer/read-buffers.js';
 import { FakeClock } from '../harness/fake-clock.js';
