@@ -1,114 +1,72 @@
-import type { Socket } from 'node:net';
-import type { Logger } from '../runtime/logger.js';
-import { flushed, releaseReadBuffer, type Connection } from './connection.js';
-import type { ProxyUpstream, UpstreamPicker } from './proxy-types.js';
-import { ReadBufferPool } from './read-buffers.js';
-
-/** No upstreams: what a connection that has tried none yet excludes. */
-export const NONE: ReadonlySet<never> = new Set();
-
 /**
- * The proxy's books: every client connection, the established ones grouped by upstream, what they count
- * (connections, bytes, buffered bytes), the accounting when a connection leaves an upstream, and drain.
- * The data path itself (dials, relay, retries, sweeps) is `TcpProxy`, built on this.
+ * The proxy's register of connections: every one, and those counted against each upstream. A connection
+ * counts against an upstream from the moment it dials it until it leaves it (dial failed, moved, done):
+ * the one count of active connections, read by the picker (so a burst of dials spreads) and reported as
+ * each upstream's `activeConnections`.
  */
-export abstract class ConnectionBook<U extends ProxyUpstream> {
-  protected readonly connections = new Set<Connection<U>>();
-  protected readonly groups = new Map<U, Set<Connection<U>>>();
-  protected readonly buffers = new ReadBufferPool();
+export class ConnectionBook<U, C> {
+  private readonly all = new Set<C>();
+  private readonly byUpstream = new Map<U, Set<C>>();
   private emptyWaiters: Array<() => void> = [];
 
-  protected constructor(
-    protected readonly picker: UpstreamPicker<U>,
-    protected readonly logger: Logger,
-  ) {}
-
-  /** Number of client connections (dialing or established). */
-  size(): number {
-    return this.connections.size;
+  /** Number of connections (any state but done). */
+  get size(): number {
+    return this.all.size;
   }
 
-  /** Established connections to `upstream`. */
-  activeConnections(upstream: U): number {
-    return this.groups.get(upstream)?.size ?? 0;
+  /** Connections counted against `upstream` (dialing it or connected to it). */
+  count(upstream: U): number {
+    return this.byUpstream.get(upstream)?.size ?? 0;
   }
 
-  /** Bytes moved so far by the live connections to `upstream` (closed ones are in its stats). */
-  liveBytes(upstream: U): { bytesIn: number; bytesOut: number } {
-    let bytesIn = 0;
-    let bytesOut = 0;
-    for (const c of this.groups.get(upstream) ?? NONE) {
-      bytesIn += c.upstream?.bytesRead ?? 0;
-      bytesOut += flushed(c.upstream);
-    }
-    return { bytesIn, bytesOut };
+  /** The connections counted against `upstream` (live: copy before changing them). */
+  of(upstream: U): ReadonlySet<C> | undefined {
+    return this.byUpstream.get(upstream);
   }
 
-  /** Bytes held in the proxy's own stream buffers right now (bounded by the high-water marks). */
-  bufferedBytes(): number {
-    let total = 0;
-    for (const c of this.connections) {
-      total += c.client.writableLength + c.client.readableLength;
-      if (c.upstream) total += c.upstream.writableLength + c.upstream.readableLength;
-    }
-    return total;
+  /** Every upstream with connections counted against it, and those connections (live). */
+  groups(): IterableIterator<[U, Set<C>]> {
+    return this.byUpstream.entries();
   }
 
-  /** Let connections finish for up to `timeoutMs`, then destroy the rest; resolves when none is left. */
-  async drain(timeoutMs: number): Promise<void> {
-    if (this.connections.size > 0 && timeoutMs > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs);
-        this.emptyWaiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-    if (this.connections.size === 0) return;
-    this.logger.info({ connections: this.connections.size }, 'drain timeout: destroying remaining connections');
-    const gone = new Promise<void>((resolve) => this.emptyWaiters.push(resolve));
-    for (const c of [...this.connections]) this.destroy(c);
-    await gone;
+  /** Whether any connection counts against some upstream. */
+  anyCounted(): boolean {
+    return this.byUpstream.size > 0;
   }
 
-  /** Take a connection down on purpose (both sides at once). */
-  protected destroy(conn: Connection<U>): void {
-    conn.closing = true;
-    conn.client.destroy();
-    conn.upstream?.destroy();
+  /** Every connection (live: copy before changing them). */
+  connections(): ReadonlySet<C> {
+    return this.all;
   }
 
-  /** Count a connection established to `target`. */
-  protected join(conn: Connection<U>, target: U): void {
-    target.stats.totalConnections++;
-    let group = this.groups.get(target);
-    if (!group) this.groups.set(target, (group = new Set()));
+  add(conn: C): void {
+    this.all.add(conn);
+  }
+
+  /** Forget a finished connection; resolves the `whenEmpty` waiters when it was the last. */
+  remove(conn: C): void {
+    this.all.delete(conn);
+    if (this.all.size > 0 || this.emptyWaiters.length === 0) return;
+    const waiters = this.emptyWaiters;
+    this.emptyWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  join(conn: C, upstream: U): void {
+    let group = this.byUpstream.get(upstream);
+    if (!group) this.byUpstream.set(upstream, (group = new Set()));
     group.add(conn);
   }
 
-  /** Account for the established upstream's bytes and give its slot back (the connection ended or moves on). */
-  protected detach(conn: Connection<U>, upstream: Socket, target: U): void {
-    target.stats.bytesIn += upstream.bytesRead;
-    target.stats.bytesOut += flushed(upstream);
-    this.picker.release(target);
-    const group = this.groups.get(target);
+  leave(conn: C, upstream: U): void {
+    const group = this.byUpstream.get(upstream);
     group?.delete(conn);
-    if (group?.size === 0) this.groups.delete(target);
+    if (group?.size === 0) this.byUpstream.delete(upstream);
   }
 
-  /** Account for a connection whose sockets are all closed, and forget it. Idempotent. */
-  protected finish(conn: Connection<U>): void {
-    if (conn.finished) return;
-    conn.finished = true;
-    const { upstream, target } = conn;
-    releaseReadBuffer(conn, this.buffers);
-    if (upstream && conn.established && target) this.detach(conn, upstream, target);
-    this.connections.delete(conn);
-    if (this.connections.size === 0) {
-      const waiters = this.emptyWaiters;
-      this.emptyWaiters = [];
-      for (const w of waiters) w();
-    }
+  /** Call `fn` once no connection is left (at once when none is). */
+  whenEmpty(fn: () => void): void {
+    if (this.all.size === 0) fn();
+    else this.emptyWaiters.push(fn);
   }
 }

@@ -58,3 +58,16 @@ export function describeError(err: unknown): string {
   }
   return String(err);
 }
+
+/**
+ * A proxied connection was asked to make a transition its state does not allow: a bug in the proxy, never
+ * caused by input. Thrown, not ignored, so that tests fail on it.
+ */
+export class IllegalTransitionError extends KubeprismError {
+  constructor(
+    readonly from: string,
+    readonly event: string,
+  ) {
+    super('KP_ERR_ILLEGAL_TRANSITION', `proxied connection: "${event}" is not possible in state "${from}"`);
+  }
+}

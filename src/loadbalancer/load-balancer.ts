@@ -25,7 +25,7 @@ export interface LoadBalancerDeps {
   logger?: Logger;
   /** Collectors to feed; created once per registry by the embedder. */
   metrics?: LoadBalancerMetrics;
-  /** Time for health-check scheduling and bind retries. */
+  /** Time for health-check scheduling, bind retries, and the proxy's deadlines, sweeps and drain. */
   clock?: Clock;
   /** Jitter source (tests). */
   random?: () => number;
@@ -63,10 +63,12 @@ export class LoadBalancer {
       ...(deps.random ? { random: deps.random } : {}),
       ...this.options.healthCheck,
       keyOf: (u) => u.key,
+      // The proxy's count (dialing or connected) is the one there is: the list reads it to pick.
+      load: (u) => this.proxy.connectionsTo(u),
       onCheck: (u, result) => this.metrics?.observeCheck(u.key, result),
     });
     this.list.onChange((change) => this.onUpstreamChange(change));
-    this.proxy = new TcpProxy(this.list, this.proxyOptions(), componentLogger(root, 'loadbalancer-proxy'));
+    this.proxy = new TcpProxy(this.list, this.proxyOptions(), componentLogger(root, 'loadbalancer-proxy'), clock);
     this.listener = new Listener({
       logger: componentLogger(root, 'loadbalancer-listener'),
       clock,
@@ -146,7 +148,7 @@ export class LoadBalancer {
         healthy: state.healthy,
         score: state.score,
         tier: state.tier,
-        activeConnections: this.proxy.activeConnections(u),
+        activeConnections: this.proxy.connectionsTo(u),
         totalConnections: u.stats.totalConnections,
         bytesIn: u.stats.bytesIn + live.bytesIn,
         bytesOut: u.stats.bytesOut + live.bytesOut,

@@ -46,7 +46,12 @@ export class LoadBalancerMetrics {
     perUpstream('gauge', 'upstream_score', 'Health score: +n after n good checks in a row, -n after n failures.', field('score'));
     perUpstream('gauge', 'upstream_tier', 'Latency tier, 0 (<100us) to 5 (>=1s).', field('tier'));
     perUpstream('gauge', 'upstream_latency_seconds', 'Latency of the last successful health check.', (u) => (u.latencyMs ?? 0) / 1000);
-    perUpstream('gauge', 'upstream_active_connections', 'Established proxied connections.', field('activeConnections'));
+    perUpstream(
+      'gauge',
+      'upstream_active_connections',
+      'Proxied connections to the upstream now (dialing or connected).',
+      field('activeConnections'),
+    );
     perUpstream('counter', 'upstream_connections_total', 'Proxied connections established.', field('totalConnections'));
     perUpstream('counter', 'upstream_received_bytes_total', 'Bytes received from the upstream.', field('bytesIn'));
     perUpstream('counter', 'upstream_sent_bytes_total', 'Bytes sent to the upstream.', field('bytesOut'));

@@ -15,10 +15,13 @@ export interface ProxyUpstream {
   readonly stats: UpstreamStats;
 }
 
-/** The policy the proxy asks for candidates and tells about outcomes (an `UpstreamList`). */
+/**
+ * The policy the proxy asks for candidates and tells about outcomes (an `UpstreamList`, which reads the
+ * proxy's per-upstream connection count as its `load`).
+ */
 export interface UpstreamPicker<U> {
-  acquire(exclude: ReadonlySet<U>): U | undefined;
-  release(upstream: U): void;
+  /** The next candidate, skipping those tried; undefined when none is left. Reserves nothing. */
+  pick(exclude: ReadonlySet<U>): U | undefined;
   /** `timedOut`: an ambiguous failure (no answer in time), as opposed to a refusal or an error. */
   down(upstream: U, reason: string, timedOut?: boolean): void;
 }

@@ -14,7 +14,10 @@ export interface UpstreamSnapshot {
   tier: number;
   /** Latency of the last successful check (connect, handshake and request); absent until one succeeds. */
   latencyMs?: number;
-  /** Established proxied connections. */
+  /**
+   * Proxied connections counted against the upstream now: dialing it or connected to it, until they end,
+   * fail their dial or move elsewhere (the count the balancer picks by).
+   */
   activeConnections: number;
   /** Proxied connections ever established. */
   totalConnections: number;

@@ -8,7 +8,6 @@ export type { Backend, CheckResult, HealthCheckTiming, UpstreamChange, UpstreamL
 interface Node<B> extends ScoreState {
   backend: B;
   key: unknown;
-  active: number;
   timer?: TimerHandle;
   inFlight?: AbortController;
   removed: boolean;
@@ -22,6 +21,8 @@ interface Node<B> extends ScoreState {
  * round robin among equals. Kubernetes clients hold long-lived watch connections, so plain round robin
  * over *new* connections can leave one server with most of the watches (e.g. after it was the only one
  * up); counting active connections evens that out, and the round-robin tie break still spreads bursts.
+ * The list does not count connections itself: it reads them through `load` (the proxy's count, the one
+ * source of truth), so nothing has to be handed back when a connection ends.
  */
 export class UpstreamList<B extends Backend> {
   private nodes: Node<B>[] = [];
@@ -34,6 +35,7 @@ export class UpstreamList<B extends Backend> {
   private readonly random: () => number;
   private readonly rules: ScoreRules;
   private readonly keyOf: (backend: B) => unknown;
+  private readonly load: (backend: B) => number;
   private readonly onCheck: ((backend: B, result: CheckResult) => void) | undefined;
 
   constructor(options: UpstreamListOptions<B> = {}) {
@@ -41,6 +43,7 @@ export class UpstreamList<B extends Backend> {
     this.random = options.random ?? Math.random;
     this.rules = { minScore: options.minScore ?? -5, maxScore: options.maxScore ?? 5, tierDemoteAfter: options.tierDemoteAfter ?? 3 };
     this.keyOf = options.keyOf ?? ((b) => b);
+    this.load = options.load ?? noLoad;
     this.onCheck = options.onCheck;
     this.timing = {
       intervalMs: options.intervalMs ?? 1000,
@@ -50,7 +53,7 @@ export class UpstreamList<B extends Backend> {
     if (this.rules.minScore >= 0 || this.rules.maxScore <= 0) throw new RangeError('minScore must be < 0 < maxScore');
   }
 
-  /** Replace the set of backends; survivors (same key) keep their health state and connection counts. */
+  /** Replace the set of backends; survivors (same key) keep their health state (and their backend object). */
   reconcile(backends: Iterable<B>): { added: B[]; removed: B[] } {
     const next: Node<B>[] = [];
     const nextKeys = new Set<unknown>();
@@ -61,7 +64,7 @@ export class UpstreamList<B extends Backend> {
       nextKeys.add(key);
       let node = this.byKey.get(key);
       if (!node) {
-        node = { ...initialScore(), backend, key, active: 0, removed: false };
+        node = { ...initialScore(), backend, key, removed: false };
         added.push(node);
       }
       next.push(node);
@@ -74,9 +77,9 @@ export class UpstreamList<B extends Backend> {
     for (const n of removed) {
       n.removed = true;
       this.cancel(n);
-      this.emit({ type: 'removed', backend: n.backend, state: stateOf(n) });
+      this.emit({ type: 'removed', backend: n.backend, state: this.stateOf(n) });
     }
-    for (const n of added) this.emit({ type: 'added', backend: n.backend, state: stateOf(n) });
+    for (const n of added) this.emit({ type: 'added', backend: n.backend, state: this.stateOf(n) });
     // A new upstream is checked at once: it should not wait a whole interval to become usable.
     for (const n of added) this.check(n);
     return { added: added.map((n) => n.backend), removed: removed.map((n) => n.backend) };
@@ -84,8 +87,9 @@ export class UpstreamList<B extends Backend> {
 
   /**
    * Choose the upstream for a new connection, skipping `exclude` (those already tried): the best tier
-   * with a usable upstream, fewest active connections, round robin among equals. When none of the
-   * remaining is usable (panic mode) every one is a candidate, best score first, then tier.
+   * with a usable upstream, fewest active connections (`load`), round robin among equals. When none of
+   * the remaining is usable (panic mode) every one is a candidate, best score first, then tier. Picking
+   * reserves nothing: the caller's count (`load`) moves when it dials the upstream.
    */
   pick(exclude?: ReadonlySet<B>): B | undefined {
     const count = this.nodes.length;
@@ -95,33 +99,23 @@ export class UpstreamList<B extends Backend> {
     }
     const panic = bestTier === Infinity;
     let best: Node<B> | undefined;
+    let bestLoad = 0;
     let bestIndex = 0;
     for (let k = 0; k < count; k++) {
       const i = (this.cursor + k) % count;
       const n = this.nodes[i] as Node<B>;
       if (exclude?.has(n.backend)) continue;
       if (!panic && (n.score <= 0 || n.tier !== bestTier)) continue;
-      if (best === undefined || better(n, best, panic)) {
+      const load = this.load(n.backend);
+      if (best === undefined || better(n, load, best, bestLoad, panic)) {
         best = n;
+        bestLoad = load;
         bestIndex = i;
       }
     }
     if (best === undefined) return undefined;
     this.cursor = (bestIndex + 1) % count; // the next equal candidate goes first next time
     return best.backend;
-  }
-
-  /** `pick`, and count the connection against the chosen upstream until `release`. */
-  acquire(exclude?: ReadonlySet<B>): B | undefined {
-    const backend = this.pick(exclude);
-    if (backend !== undefined) (this.byKey.get(this.keyOf(backend)) as Node<B>).active++;
-    return backend;
-  }
-
-  /** A connection counted by `acquire` ended (or its dial failed). */
-  release(backend: B): void {
-    const n = this.byKey.get(this.keyOf(backend));
-    if (n && n.active > 0) n.active--;
   }
 
   /**
@@ -149,12 +143,12 @@ export class UpstreamList<B extends Backend> {
   /** The state of one upstream, or undefined when it is not in the list. */
   state(backend: B): UpstreamState | undefined {
     const n = this.byKey.get(this.keyOf(backend));
-    return n ? stateOf(n) : undefined;
+    return n ? this.stateOf(n) : undefined;
   }
 
   /** Every upstream with its state, in list order. */
   entries(): Array<{ backend: B; state: UpstreamState }> {
-    return this.nodes.map((n) => ({ backend: n.backend, state: stateOf(n) }));
+    return this.nodes.map((n) => ({ backend: n.backend, state: this.stateOf(n) }));
   }
 
   /** True when some upstream is usable for new connections. */
@@ -215,10 +209,10 @@ export class UpstreamList<B extends Backend> {
   }
 
   private apply(n: Node<B>, mutate: () => void): void {
-    const previous = stateOf(n);
+    const previous = this.stateOf(n);
     mutate();
     if (previous.score !== n.score || previous.tier !== n.tier) {
-      this.emit({ type: 'updated', backend: n.backend, state: stateOf(n), previous });
+      this.emit({ type: 'updated', backend: n.backend, state: this.stateOf(n), previous });
     }
   }
 
@@ -243,23 +237,27 @@ export class UpstreamList<B extends Backend> {
     n.inFlight = undefined;
   }
 
+  private stateOf(n: Node<B>): UpstreamState {
+    const state: UpstreamState = { score: n.score, healthy: n.score > 0, tier: n.tier, active: this.load(n.backend) };
+    if (n.latencyMs !== undefined) state.latencyMs = n.latencyMs;
+    if (n.lastError !== undefined) state.lastError = n.lastError;
+    if (n.timedOut === true) state.timedOut = true;
+    return state;
+  }
+
   private emit(change: UpstreamChange<B>): void {
     for (const listener of [...this.listeners]) listener(change);
   }
 }
 
-function better<B>(a: Node<B>, b: Node<B>, panic: boolean): boolean {
+function better<B>(a: Node<B>, aLoad: number, b: Node<B>, bLoad: number, panic: boolean): boolean {
   if (panic) {
     if (a.score !== b.score) return a.score > b.score;
     if (a.tier !== b.tier) return a.tier < b.tier;
   }
-  return a.active < b.active;
+  return aLoad < bLoad;
 }
 
-function stateOf<B>(n: Node<B>): UpstreamState {
-  const state: UpstreamState = { score: n.score, healthy: n.score > 0, tier: n.tier, active: n.active };
-  if (n.latencyMs !== undefined) state.latencyMs = n.latencyMs;
-  if (n.lastError !== undefined) state.lastError = n.lastError;
-  if (n.timedOut === true) state.timedOut = true;
-  return state;
+function noLoad(): number {
+  return 0;
 }

@@ -36,6 +36,12 @@ export interface UpstreamListOptions<B> extends Partial<HealthCheckTiming> {
   tierDemoteAfter?: number;
   /** Identity of a backend across `reconcile` calls. Default: the object itself. */
   keyOf?: (backend: B) => unknown;
+  /**
+   * Connections counted against a backend now (the balancer: dialing or established, as its proxy
+   * counts them); `pick` prefers the fewest. Read, never kept: the caller's count is the only one.
+   * Default: none (0 for all: plain round robin).
+   */
+  load?: (backend: B) => number;
   /** Called after every check (for latency histograms); not a change notification. */
   onCheck?: (backend: B, result: CheckResult) => void;
 }
@@ -57,7 +63,7 @@ export interface UpstreamState {
   lastError?: string;
   /** The last failure was a check timeout rather than a definite error. */
   timedOut?: boolean;
-  /** Connections handed out by `acquire` and not yet released. */
+  /** Connections counted against it now, as `load` reports them (0 without `load`). */
   active: number;
 }
 

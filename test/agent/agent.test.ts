@@ -2,7 +2,7 @@ import { chmod, copyFile, mkdtemp, readFile, rename, rm, writeFile } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { Agent, AgentStartError } from '../../src/agent/agent.js';
 import { LAST_GOOD_FILE } from '../../src/agent/machine-config-source.js';
 import {
@@ -24,7 +24,7 @@ import { v1alpha1Config } from '../harness/configs.js';
 import { eventually, eventuallyList, eventuallyResource, fileChanges } from '../harness/eventually.js';
 import { agentMetric } from '../reliability/fixture.js';
 import { FakeApiServer, httpsGet } from '../harness/fake-apiserver.js';
-import { connectTo, freePort } from '../harness/ports.js';
+import { connectTo, fixedPort, refusingPort, type RefusingPort } from '../harness/ports.js';
 
 const FIXTURES = path.resolve(import.meta.dirname, '..', 'fixtures', 'config');
 
@@ -75,8 +75,10 @@ describe('Agent: the chain from a machine config file to the balancer and kubeco
       servers.push(await FakeApiServer.start({ name, host }));
     }
     const [external, cpA, cpB] = servers as [FakeApiServer, FakeApiServer, FakeApiServer];
-    const kubePrismPort = await freePort();
-    const localPort = await freePort();
+    const kubePrismPort = await fixedPort();
+    const local = await refusingPort(['127.0.0.1']); // no local API server: held by the test, nothing listens
+    onTestFinished(() => local.release());
+    const localPort = local.port;
     // The fixture as an operator wrote it, pointed at this machine's fake API servers (tests stay on loopback).
     const fixture = (await readFile(path.join(FIXTURES, 'v1alpha1-controlplane.yaml'), 'utf8'))
       .replace('https://cluster.example.com:6443', `https://127.0.0.2:${external.port}`)
@@ -139,11 +141,14 @@ describe('Agent: the chain from a machine config file to the balancer and kubeco
 });
 
 describe('Agent: config sources', () => {
-  // Every config binds a free port and points at a closed loopback port: nothing leaves this machine.
+  // Every config binds a port of its own and points at a closed loopback port: nothing leaves this machine.
   let ports: number[] = [];
+  let closed: RefusingPort | undefined;
   beforeAll(async () => {
-    ports = await Promise.all(Array.from({ length: 12 }, () => freePort()));
+    closed = await refusingPort(['127.0.0.1']);
+    ports = [...(await Promise.all(Array.from({ length: 11 }, () => fixedPort()))), closed.port];
   });
+  afterAll(() => closed?.release());
   const cfg = (n: number): string =>
     v1alpha1Config({
       machineType: 'worker',

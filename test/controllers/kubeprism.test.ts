@@ -18,7 +18,7 @@ import {
 import { createState, Engine, kindOf, ptr, type State } from '../../src/runtime/index.js';
 import { eventuallyList, eventuallyResource } from '../harness/eventually.js';
 import { FakeApiServer, httpsGet } from '../harness/fake-apiserver.js';
-import { connectTo, freePort, occupyPort } from '../harness/ports.js';
+import { connectTo, fixedPort, occupyPort } from '../harness/ports.js';
 
 // Every upstream object the balancer creates is counted: one per new address, none per wake-up.
 const upstreams = vi.hoisted(() => ({ created: 0 }));
@@ -90,7 +90,7 @@ async function startServers(...hosts: string[]): Promise<FakeApiServer[]> {
 describe('KubePrismController', () => {
   it('listens once enabled, forwards to healthy upstreams and mirrors them into resources', async () => {
     const [a, b] = await startServers('127.0.0.2', '127.0.0.3');
-    const port = await freePort();
+    const port = await fixedPort();
     await setEndpoints([a!, b!]);
     await setConfig(port);
     await eventuallyResource(state, statusPtr, (r) =>
@@ -110,7 +110,7 @@ describe('KubePrismController', () => {
   it('keeps the status version still while nothing changes, across many health checks', async () => {
     const [a] = await startServers('127.0.0.2');
     a!.latencyMs = 30; // mid-tier (10-100 ms): check-to-check jitter cannot move it across a tier bound
-    const port = await freePort();
+    const port = await fixedPort();
     await setEndpoints([a!]);
     await setConfig(port);
     const settled = await eventuallyResource(state, ptr(KubePrismUpstreamType, `127.0.0.2:${a!.port}`), (r) => {
@@ -128,7 +128,7 @@ describe('KubePrismController', () => {
 
   it('reports a taken port, retries, and listens once it is freed; moves with a port change', async () => {
     const [a] = await startServers('127.0.0.2');
-    const port = await freePort();
+    const port = await fixedPort();
     const squatter = await occupyPort('127.0.0.1', port);
     await setEndpoints([a!]);
     await setConfig(port);
@@ -140,7 +140,7 @@ describe('KubePrismController', () => {
     await eventuallyResource(state, statusPtr, (r) => expect(r?.spec).toMatchObject({ listening: true, healthy: true }));
     expect((await state.get(statusPtr)).spec.error).toBeUndefined();
 
-    const next = await freePort();
+    const next = await fixedPort();
     await setConfig(next);
     await eventuallyResource(state, statusPtr, (r) => expect(r?.spec).toMatchObject({ host: `127.0.0.1:${next}`, listening: true }));
     await expect(connectTo('127.0.0.1', port)).rejects.toThrow(/ECONNREFUSED/);
@@ -149,7 +149,7 @@ describe('KubePrismController', () => {
 
   it('keeps survivors when the endpoint list changes, and says when there are no endpoints', async () => {
     const [a, b] = await startServers('127.0.0.2', '127.0.0.3');
-    const port = await freePort();
+    const port = await fixedPort();
     await setEndpoints([a!, b!]);
     await setConfig(port);
     const survivor = await eventuallyResource(state, ptr(KubePrismUpstreamType, `127.0.0.2:${a!.port}`), (r) => {
@@ -170,7 +170,7 @@ describe('KubePrismController', () => {
   it('passes the first-byte timeout on: a black hole still judged healthy is left after it, and the upstream says why', async () => {
     const [hole, b] = await startServers('127.0.0.2', '127.0.0.3');
     for (const s of [hole!, b!]) s.latencyMs = 30; // one tier for both, so the hole gets its turn
-    const port = await freePort();
+    const port = await fixedPort();
     await setEndpoints([hole!, b!]);
     await setConfig(port, { healthCheck: { mode: 'readyz', intervalMs: 60_000, timeoutMs: 1_000, jitter: 0.1 }, firstByteTimeoutMs: 150 });
     await eventuallyList(state, kindOf(KubePrismUpstreamType), (items) => expect(items.map((u) => u.spec.healthy)).toEqual([true, true]));
@@ -183,7 +183,7 @@ describe('KubePrismController', () => {
 
   it('closes the listener and removes its resources when KubePrism is disabled', async () => {
     const [a] = await startServers('127.0.0.2');
-    const port = await freePort();
+    const port = await fixedPort();
     await setEndpoints([a!]);
     await setConfig(port);
     await eventuallyResource(state, statusPtr, (r) => expect(r?.spec.healthy).toBe(true));

@@ -11,7 +11,7 @@ import { kindOf, ptr, type Resource } from '../../src/runtime/index.js';
 import { v1alpha1Config } from '../harness/configs.js';
 import { eventually, eventuallyList, eventuallyResource } from '../harness/eventually.js';
 import type { FakeK8sApi } from '../harness/fake-k8s-api.js';
-import { freePort } from '../harness/ports.js';
+import { fixedPort } from '../harness/ports.js';
 
 /** The token the fake API servers accept in these tests. */
 export const TOKEN = 'kubeprism-discovery-test-token';
@@ -34,7 +34,7 @@ export interface NodeSettings {
   kubePrism?: boolean;
 }
 
-/** An agent on a worker node with the real balancer on a free loopback port. */
+/** An agent on a worker node with the real balancer on a loopback port of its own. */
 export interface TestNode {
   readonly agent: Agent;
   readonly port: number;
@@ -74,7 +74,8 @@ export async function startNode(
   options: KubernetesMembersOptions = {},
   prepare?: (agent: Agent) => Promise<void>,
 ): Promise<TestNode> {
-  const port = await freePort();
+  // KubePrism always listens on 127.0.0.1: a port told in advance (see fixedPort).
+  const port = await fixedPort();
   const agent = await Agent.create({
     outputDir: path.join(dir, 'out'),
     backoff: { initialMs: 10, maxMs: 100, multiplier: 2, jitter: 0 },

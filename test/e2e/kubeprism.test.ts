@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, CONFIG_SECRETS } from '../api/helpers.js';
 import { v1alpha1Config } from '../harness/configs.js';
 import { FakeApiServer, whoAnswers } from '../harness/fake-apiserver.js';
-import { freePort, loopback } from '../harness/ports.js';
+import { fixedPort, loopback, randomLoopback } from '../harness/ports.js';
 import { assertBuilt, kubeprism, Spawned } from './process.js';
 
 // End-to-end: the built binary, spawned the way an operator runs it. One agent serves most cases (each
@@ -60,9 +60,10 @@ beforeAll(async () => {
   // The cluster endpoint and one control-plane member, each a fake API server on its own loopback address.
   fakes.push(await FakeApiServer.start({ name: 'endpoint', host: loopback(1) }));
   fakes.push(await FakeApiServer.start({ name: 'cp-1', host: loopback(2) }));
-  kubePrismPort = await freePort();
-  const apiPort = await freePort();
-  api = `127.0.0.1:${apiPort}`;
+  // Told to the agent in advance: KubePrism's on 127.0.0.1 (its only host), the API's on an address of its own.
+  kubePrismPort = await fixedPort();
+  const apiHost = randomLoopback();
+  api = `${apiHost}:${await fixedPort(apiHost)}`;
   base = `http://${api}`;
   await writeFile(
     path.join(dir, 'config.yaml'),
@@ -256,9 +257,13 @@ describe('kubeprism (the built binary)', () => {
   it('stops cleanly on SIGTERM: exit 0, API and KubePrism port closed', async () => {
     expect(await agent.stop('SIGTERM')).toEqual({ code: 0, signal: null });
     expect(agent.logs().some((l) => l.msg === 'stopped')).toBe(true);
-    for (const port of [Number(api.split(':')[1]), kubePrismPort]) {
+    const [apiHost, apiPort] = api.split(':') as [string, string];
+    for (const [host, port] of [
+      [apiHost, Number(apiPort)],
+      ['127.0.0.1', kubePrismPort],
+    ] as const) {
       const refused = await new Promise<boolean>((resolve) => {
-        const socket = connect({ host: '127.0.0.1', port });
+        const socket = connect({ host, port });
         socket.once('connect', () => (socket.destroy(), resolve(false)));
         socket.once('error', () => resolve(true));
       });
@@ -269,7 +274,8 @@ describe('kubeprism (the built binary)', () => {
 
 describe('kubeprism run: refusals and other addresses', () => {
   it('refuses a non-loopback --api address at start, with its code', async () => {
-    for (const address of [`0.0.0.0:${await freePort()}`, '[::]:7446']) {
+    for (const address of [`0.0.0.0:${await fixedPort()}`, '[::]:7446']) {
+      // refused before anything is bound
       const res = await kubeprism([
         'run',
         '--config',
@@ -293,7 +299,7 @@ describe('kubeprism run: refusals and other addresses', () => {
       '--state-dir',
       path.join(dir, 'empty-state'),
       '--api',
-      `127.0.0.1:${await freePort()}`,
+      `127.0.0.1:${await fixedPort()}`,
     ]);
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/^kubeprism: cannot start: .*missing\.yaml.*\(KP_ERR_AGENT_START\)\n$/);

@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { testCertificate } from '../harness/certs.js';
+import { FakeClock } from '../harness/fake-clock.js';
 import { tlsConnectTo } from '../harness/fake-apiserver.js';
 import { PatternVerifier, writePattern } from '../harness/pattern.js';
 import { connectTo } from '../harness/ports.js';
@@ -134,18 +135,25 @@ describe('data path', () => {
     },
   );
 
-  it('closes a connection whose upstream stops taking data (stall detection)', async () => {
+  it('closes a connection whose upstream stops taking data once the stall timeout has passed (stall detection)', async () => {
     const sink = await startTcp('sink', 2, { handler: () => undefined }); // accepts, never reads
-    const lb = startLb({ healthCheck: { mode: 'tcp' }, stallTimeoutMs: 200 });
+    const clock = new FakeClock(); // real sockets, fake time: the stall timeout passes when the test says
+    const lb = startLb({ healthCheck: { mode: 'tcp', intervalMs: 60_000 }, stallTimeoutMs: 1_000 }, { clock });
     lb.setUpstreams([sink.endpoint]);
     const port = await lbPort(lb);
     await allHealthy(lb, 1);
     const c = await client(port);
-    const closed = waitForEvent(c, 'close', 'the stalled connection to be closed', undefined, 10_000);
+    const closed = waitForEvent(c, 'close', 'the stalled connection to be closed');
     void writePattern(c, 1, 64 * 1024 * 1024).catch(() => undefined);
+    // Backed up at the proxy: the kernel buffers toward the sink are full, nothing moves any more.
+    await waitForSnapshot(lb, (x) => x.connections.bufferedBytes >= 16 * 1024, 'the writes to back up');
+    // Sweeps every 250 ms: the first one notes the queued data, and it has been stuck 750 ms by 1 s.
+    await clock.advance(1_000);
+    expect(lb.snapshot().connections).toMatchObject({ active: 1, stalled: 0 });
+    await clock.advance(250);
+    expect(lb.snapshot().connections.stalled).toBe(1); // closed by that sweep
     await closed;
-    const s = await waitForSnapshot(lb, (x) => x.connections.active === 0, 'the connection to be gone');
-    expect(s.connections.stalled).toBe(1);
+    await waitForSnapshot(lb, (x) => x.connections.active === 0, 'the connection to be gone');
   });
 
   it('refuses connections over the limit at once and counts them', async () => {

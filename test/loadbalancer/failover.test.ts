@@ -2,6 +2,7 @@ import type { TLSSocket } from 'node:tls';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type { LoadBalancer } from '../../src/loadbalancer/load-balancer.js';
 import { tlsConnectTo, whoAnswers, type FakeApiServer } from '../harness/fake-apiserver.js';
+import { randomLoopback } from '../harness/ports.js';
 import { waitFor, waitForEvent, waitForSnapshot, waitForUpstream } from '../harness/wait.js';
 import { addressOf, allHealthy, lbPort, startApi, startLb } from './fixtures.js';
 
@@ -192,7 +193,7 @@ describe('close-on-down and recovery', () => {
   });
 
   it('a downed upstream is back in rotation within 3 intervals of recovering', async () => {
-    const a = await startApi('a', 2);
+    const a = await startApi('a', randomLoopback()); // restarted on its port: an address of its own
     const b = await startApi('b', 3);
     const lb = startLb();
     lb.setUpstreams([a.endpoint, b.endpoint]);

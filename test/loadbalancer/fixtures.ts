@@ -17,9 +17,13 @@ export const INTERVAL_MS = 100;
  */
 export const SAME_TIER_LATENCY_MS = 30;
 
-/** A fake API server on 127.0.0.n (30 ms away unless `latencyMs` says otherwise), stopped when the test ends. */
-export async function startApi(name: string, n: number, options: Partial<FakeApiServerOptions> = {}): Promise<FakeApiServer> {
-  const server = await FakeApiServer.start({ name, host: loopback(n), latencyMs: SAME_TIER_LATENCY_MS, ...options });
+/**
+ * A fake API server on 127.0.0.n, or on the host given (a `randomLoopback()` one for a server restarted on
+ * its port), 30 ms away unless `latencyMs` says otherwise, stopped when the test ends.
+ */
+export async function startApi(name: string, n: number | string, options: Partial<FakeApiServerOptions> = {}): Promise<FakeApiServer> {
+  const host = typeof n === 'string' ? n : loopback(n);
+  const server = await FakeApiServer.start({ name, host, latencyMs: SAME_TIER_LATENCY_MS, ...options });
   onTestFinished(() => server.stop());
   return server;
 }

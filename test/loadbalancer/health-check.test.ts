@@ -1,8 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { HealthCheckError } from '../../src/loadbalancer/errors.js';
 import { checkReadyz, checkTcp, checkTls, runHealthCheck } from '../../src/loadbalancer/health-check.js';
 import { FakeApiServer } from '../harness/fake-apiserver.js';
-import { freePort, loopback } from '../harness/ports.js';
+import { loopback, refusingPort } from '../harness/ports.js';
 import { TcpTestServer } from '../harness/tcp-server.js';
 import { waitUntil } from '../harness/wait.js';
 
@@ -25,7 +25,9 @@ describe('health checks', () => {
   it('tcp: healthy on connect, unhealthy when refused', async () => {
     const s = await api('a');
     await expect(checkTcp(s.endpoint, signal())).resolves.toBeUndefined();
-    const port = await freePort(loopback(2));
+    const closed = await refusingPort([loopback(2)]); // nothing listens there, and the test holds it
+    onTestFinished(() => closed.release());
+    const port = closed.port;
     const err = await checkTcp({ host: loopback(2), port }, signal()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HealthCheckError);
     expect(err).toMatchObject({ code: 'KP_ERR_HEALTH_CHECK', message: `connect ${loopback(2)}:${port}: ECONNREFUSED` });

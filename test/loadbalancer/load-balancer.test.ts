@@ -4,7 +4,7 @@ import { KubeprismError, ValidationError } from '../../src/runtime/errors.js';
 import { LoadBalancer } from '../../src/loadbalancer/load-balancer.js';
 import { parseLoadBalancerOptions } from '../../src/loadbalancer/options.js';
 import { FakeApiServer, whoAnswers } from '../harness/fake-apiserver.js';
-import { connectTo, freePort, ipv6LoopbackAvailable, occupyPort } from '../harness/ports.js';
+import { connectTo, fixedPort, ipv6LoopbackAvailable, occupyPort, randomLoopback } from '../harness/ports.js';
 import { readLine } from '../harness/tcp-server.js';
 import { waitFor, waitForEvent, waitForSnapshot, waitForUpstream } from '../harness/wait.js';
 import { addressOf, allHealthy, lbPort, startApi, startLb, startTcp } from './fixtures.js';
@@ -115,31 +115,35 @@ describe('LoadBalancer listener', () => {
   });
 
   it('reports a taken port, retries with backoff, and listens once it is freed', async () => {
-    const port = await freePort();
-    const blocker = await occupyPort('127.0.0.1', port);
+    // Bound by the blocker, then freed, then by the balancer: an address of its own (see fixedPort).
+    const host = randomLoopback();
+    const port = await fixedPort(host);
+    const blocker = await occupyPort(host, port);
     onTestFinished(() => new Promise<void>((r) => blocker.close(() => r())));
-    const lb = startLb({ listen: { port } });
+    const lb = startLb({ listen: { host, port } });
     const failed = await waitForSnapshot(lb, (s) => s.listener.error !== undefined, 'the bind error');
     expect(failed.listener.listening).toBe(false);
-    expect(failed.listener.error).toBe(`cannot listen on 127.0.0.1:${port}: EADDRINUSE`);
+    expect(failed.listener.error).toBe(`cannot listen on ${host}:${port}: EADDRINUSE`);
     await new Promise<void>((r) => blocker.close(() => r()));
     const ok = await waitForSnapshot(lb, (s) => s.listener.listening, 'the listener after the port was freed');
-    expect(ok.listener).toEqual({ addresses: [{ host: '127.0.0.1', port }], listening: true });
+    expect(ok.listener).toEqual({ addresses: [{ host, port }], listening: true });
   });
 
   it('moves the listener without losing upstream state', async () => {
     const a = await startApi('a', 2);
-    const lb = startLb();
+    // Addresses of their own: the test expects the one left to be refused, and names the next in advance.
+    const [from, to] = [randomLoopback(), randomLoopback()];
+    const lb = startLb({ listen: { host: from } });
     lb.setUpstreams([a.endpoint]);
     const first = await lbPort(lb);
     const before = await waitForUpstream(lb, addressOf(a), (u) => u.score >= 2, 'score 2');
     const scoreBefore = before.upstreams[0]?.score ?? 0;
-    const second = await freePort('127.0.0.3');
-    lb.configure({ listen: { host: '127.0.0.3', port: second }, healthCheck: { intervalMs: 100, timeoutMs: 500 } });
-    await waitForSnapshot(lb, (s) => s.listener.addresses[0]?.host === '127.0.0.3' && s.listener.listening, 'the moved listener');
+    const second = await fixedPort(to);
+    lb.configure({ listen: { host: to, port: second }, healthCheck: { intervalMs: 100, timeoutMs: 500 } });
+    await waitForSnapshot(lb, (s) => s.listener.addresses[0]?.host === to && s.listener.listening, 'the moved listener');
     expect(lb.snapshot().upstreams[0]?.score).toBeGreaterThanOrEqual(scoreBefore); // not reset to 0
-    expect(await whoAnswers('127.0.0.3', second)).toBe('a');
-    expect(await tryConnect('127.0.0.1', first)).toBe('ECONNREFUSED');
+    expect(await whoAnswers(to, second)).toBe('a');
+    expect(await tryConnect(from, first)).toBe('ECONNREFUSED');
   });
 
   it('listens on [::1] too when asked, and proxies to an IPv6 upstream given unbracketed', async (ctx) => {

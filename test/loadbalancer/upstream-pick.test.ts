@@ -1,14 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { UpstreamList } from '../../src/loadbalancer/upstream-list.js';
+import { UpstreamList, type UpstreamListOptions } from '../../src/loadbalancer/upstream-list.js';
 import { FakeClock } from '../harness/fake-clock.js';
 import { FakeBackend, setup } from './fake-backend.js';
 
 // Selection, panic mode and reconcile of the pure policy, with a fake clock and fake backends.
 
 describe('UpstreamList pick', () => {
-  async function healthy(names: string[]) {
-    const s = setup(names);
+  async function healthy(names: string[], options: UpstreamListOptions<FakeBackend> = {}) {
+    const s = setup(names, options);
     s.list.reconcile(s.backends);
     await s.clock.advance(5);
     return s;
@@ -18,23 +18,26 @@ describe('UpstreamList pick', () => {
     const { list, backends } = await healthy(['a', 'b', 'c']);
     const picks = Array.from({ length: 6 }, () => list.pick()?.name);
     expect(picks).toEqual(['a', 'b', 'c', 'a', 'b', 'c']);
-    expect(backends.every((b) => list.state(b)?.active === 0)).toBe(true); // pick alone reserves nothing
+    expect(backends.every((b) => list.state(b)?.active === 0)).toBe(true); // no load given: nothing counted
   });
 
-  it('sends new connections to the fewest active, and release frees a slot', async () => {
-    const { list, backends } = await healthy(['a', 'b']);
+  it('sends new connections to the fewest active, as the caller counts them (load)', async () => {
+    const active = new Map<FakeBackend, number>();
+    const { list, backends } = await healthy(['a', 'b'], { load: (b) => active.get(b) ?? 0 });
     const [a, b] = backends as [FakeBackend, FakeBackend];
+    /** Pick, and count a connection against the one picked, as the proxy does when it dials. */
+    const connect = () => {
+      const picked = list.pick() as FakeBackend;
+      active.set(picked, (active.get(picked) ?? 0) + 1);
+      return picked.name;
+    };
     // Three long watches land on a, b, a.
-    expect([list.acquire(), list.acquire(), list.acquire()].map((x) => x?.name)).toEqual(['a', 'b', 'a']);
-    expect(list.state(a)?.active).toBe(2);
-    expect(list.acquire()).toBe(b); // b has fewer
-    list.release(a);
-    list.release(a);
-    expect(list.acquire()).toBe(a); // a: 0, b: 2
-    list.release(b);
-    list.release(b);
-    list.release(b); // extra releases never go below 0
-    expect(list.state(b)?.active).toBe(0);
+    expect([connect(), connect(), connect()]).toEqual(['a', 'b', 'a']);
+    expect(list.state(a)?.active).toBe(2); // the list reports the caller's count
+    expect(connect()).toBe('b'); // b has fewer
+    active.set(a, 0); // a's two connections ended
+    expect(connect()).toBe('a'); // a: 0, b: 2
+    expect(list.state(b)?.active).toBe(2);
   });
 
   it('skips excluded upstreams and returns undefined when all are excluded', async () => {
@@ -93,18 +96,20 @@ describe('UpstreamList pick', () => {
 
 describe('UpstreamList reconcile', () => {
   it('keeps survivors, checks the new one at once, stops checking the removed one', async () => {
-    const { clock, list, backends, changes } = setup(['a', 'b', 'c']);
+    const active = new Map<FakeBackend, number>();
+    const { clock, list, backends, changes } = setup(['a', 'b', 'c'], { load: (x) => active.get(x) ?? 0 });
     const [a, b, c] = backends as [FakeBackend, FakeBackend, FakeBackend];
     list.reconcile([a, b]);
     await clock.advance(5);
     await clock.advance(1000); // a, b: score 2
-    expect(list.acquire()).toBe(a);
+    expect(list.pick()).toBe(a);
+    active.set(a, 1); // a connection to a
     b.hanging();
     await clock.advance(1000); // b's third check is in flight
     changes.length = 0;
     const result = list.reconcile([a, c]);
     expect(result).toEqual({ added: [c], removed: [b] });
-    expect(list.state(a)).toMatchObject({ score: 3, active: 1 }); // survivor keeps score and connection count
+    expect(list.state(a)).toMatchObject({ score: 3, active: 1 }); // survivor keeps its score (and its connection)
     expect(list.state(b)).toBeUndefined();
     expect(b.aborted).toBe(1); // its in-flight check was aborted
     expect(c.checks).toBe(1); // new one checked at once
@@ -115,8 +120,7 @@ describe('UpstreamList reconcile', () => {
     const bChecks = b.checks;
     await clock.advance(5000);
     expect(b.checks).toBe(bChecks); // no more checks of a removed upstream
-    list.release(b); // releasing a removed one is harmless
-    list.down(b, 'gone');
+    list.down(b, 'gone'); // reporting on a removed one is harmless
   });
 
   it('matches survivors by key, keeping the original backend object', async () => {

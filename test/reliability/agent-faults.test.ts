@@ -13,7 +13,7 @@ import {
 import { ControllerStatusType, inputOf, kindOf, ptr, type Controller, type WatchEvent } from '../../src/runtime/index.js';
 import { eventually, eventuallyList, eventuallyResource, fileChanges } from '../harness/eventually.js';
 import { FakeApiServer, whoAnswers } from '../harness/fake-apiserver.js';
-import { closeServer, freePort, loopback, occupyPort } from '../harness/ports.js';
+import { closeServer, fixedPort, loopback, occupyPort } from '../harness/ports.js';
 import { balancedConfig, recordResource, startAgent } from './fixture.js';
 
 // Faults of the agent's own surroundings (in-process agent, real balancer): its port taken by someone
@@ -31,7 +31,7 @@ async function fakeApi(n: number): Promise<FakeApiServer> {
 describe('reliability: the agent around its balancer', () => {
   it('the KubePrism port taken at start, then freed: error naming the port, retries, listens, kubeconfigs switch only once it listens', async () => {
     const api = await fakeApi(10);
-    const port = await freePort();
+    const port = await fixedPort();
     const squatter = await occupyPort('127.0.0.1', port);
     onTestFinished(() => closeServer(squatter));
     // Status and kubelet config changes in the order they were written, from their first versions on.
@@ -114,7 +114,7 @@ describe('reliability: the agent around its balancer', () => {
       },
     };
     const backoff = { initialMs: 20, maxMs: 320, multiplier: 2, jitter: 0 };
-    const port = await freePort();
+    const port = await fixedPort();
     let watched: ReturnType<typeof recordResource<{ backingOff: boolean }, boolean>> | undefined;
     const f = await startAgent({
       config: balancedConfig({ port, endpoint: api.endpoint }),
@@ -133,7 +133,7 @@ describe('reliability: the agent around its balancer', () => {
     // While it crash-loops, the balancer serves and a config change goes all the way to a moved listener.
     await eventuallyResource(f.state, statusPtr, (r) => expect(r?.spec).toMatchObject({ listening: true, healthy: true }));
     expect(await whoAnswers('127.0.0.1', port)).toBe('api-11');
-    const moved = await freePort();
+    const moved = await fixedPort();
     expect(await f.agent.applyConfig(balancedConfig({ port: moved, endpoint: api.endpoint }))).toMatchObject({
       applied: true,
       changed: true,

@@ -18,7 +18,7 @@ import {
 import { kindOf, ptr } from '../../src/runtime/index.js';
 import { eventuallyResource } from '../harness/eventually.js';
 import { FakeApiServer } from '../harness/fake-apiserver.js';
-import { freePort, loopback } from '../harness/ports.js';
+import { fixedPort, loopback } from '../harness/ports.js';
 import { balancedConfig, startAgent, type AgentFixture } from './fixture.js';
 
 // A running agent with its balancer up (tcp checks every 300 ms in front of one fake API server) and its
@@ -53,7 +53,7 @@ export async function startApiAgent(n: number): Promise<ApiAgent> {
   try {
     upstream = await FakeApiServer.start({ name: `api-${n}`, host: loopback(n) });
     started.push(() => upstream.stop());
-    port = await freePort();
+    port = await fixedPort();
     config = balancedConfig({ port, endpoint: upstream.endpoint, mode: 'tcp', intervalMs: 300, timeoutMs: 200 });
     f = await startAgent({ config, watchDebounceMs: 600_000, watchPollMs: 600_000 });
     started.push(() => f.stop());

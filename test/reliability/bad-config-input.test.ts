@@ -15,7 +15,7 @@ import {
 } from '../../src/resources/index.js';
 import { ptr } from '../../src/runtime/index.js';
 import { eventuallyResource } from '../harness/eventually.js';
-import { freePort } from '../harness/ports.js';
+import { fixedPort, refusingPort, type RefusingPort } from '../harness/ports.js';
 import { LIVE_TYPES, resourceSnapshot, startAgent, type AgentFixture } from './fixture.js';
 import { mutated, oddValue, pathRelated, runs, withValue } from '../harness/mutations.js';
 
@@ -31,6 +31,8 @@ const mcPtr = ptr(MachineConfigType, MACHINE_CONFIG_ID);
 const mcsPtr = ptr(MachineConfigStatusType, MACHINE_CONFIG_ID);
 
 let f: AgentFixture;
+/** The cluster endpoint's port: held by the test, nothing listens there. */
+let closed: RefusingPort | undefined;
 let baseView: MachineConfigView;
 let seeds: string[];
 let inputs = 0;
@@ -155,8 +157,9 @@ const PATHS = [
 ];
 
 beforeAll(async () => {
-  const port = await freePort();
-  const endpoint = `https://127.0.0.201:${await freePort('127.0.0.201')}`; // nothing listens there
+  const port = await fixedPort();
+  closed = await refusingPort(['127.0.0.201']);
+  const endpoint = `https://127.0.0.201:${closed.port}`; // nothing listens there
   seeds = [v1alpha1Seed(port, endpoint), multiDocSeed(port, endpoint)];
   baseView = parseMachineConfig(seeds[0] as string).view;
   expect(parseMachineConfig(seeds[1] as string).view).toEqual(baseView);
@@ -171,6 +174,7 @@ afterAll(async () => {
     `bad machine configs: ${tally.rejected} rejected whole (each issue with a path, nothing else changed), ${tally.accepted} accepted whole, ${tally.skipped} valid ones not fed (would move the port or upstream)`,
   );
   await f?.stop();
+  closed?.release();
 });
 
 describe('reliability: bad machine configs fed to a running agent (fast-check)', () => {

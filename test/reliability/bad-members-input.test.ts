@@ -16,7 +16,7 @@ import {
 import { kindOf, ptr } from '../../src/runtime/index.js';
 import { v1alpha1Config } from '../harness/configs.js';
 import { eventuallyResource } from '../harness/eventually.js';
-import { freePort } from '../harness/ports.js';
+import { refusingPort, type RefusingPort } from '../harness/ports.js';
 import { LIVE_TYPES, resourceSnapshot, startAgent, type AgentFixture } from './fixture.js';
 import { mutated, oddValue, pathRelated, runs, withValue } from '../harness/mutations.js';
 
@@ -26,6 +26,8 @@ import { mutated, oddValue, pathRelated, runs, withValue } from '../harness/muta
 // KubePrism is off here, so members with any address are never dialled.
 
 let f: AgentFixture;
+/** The cluster endpoint's port: held by the test, nothing listens there. */
+let closed: RefusingPort | undefined;
 let inputs = 0;
 const tally = { rejected: 0, accepted: 0 };
 
@@ -126,7 +128,8 @@ async function check(raw: string, changed?: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  const endpoint = `https://127.0.0.201:${await freePort('127.0.0.201')}`;
+  closed = await refusingPort(['127.0.0.201']);
+  const endpoint = `https://127.0.0.201:${closed.port}`; // nothing listens there
   f = await startAgent({
     config: v1alpha1Config({ machineType: 'worker', endpoint, kubePrism: { enabled: false } }),
     members: SEED,
@@ -142,6 +145,7 @@ afterAll(async () => {
     `bad members files: ${tally.rejected} rejected whole (paths, a log line, no member or endpoint touched), ${tally.accepted} accepted and applied exactly`,
   );
   await f?.stop();
+  closed?.release();
 });
 
 describe('reliability: bad members files fed to a running agent (fast-check)', () => {

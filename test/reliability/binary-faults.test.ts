@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../api/helpers.js';
 import { assertBuilt, Spawned } from '../e2e/process.js';
 import { PatternVerifier, writePattern } from '../harness/pattern.js';
-import { connectTo, freePort, loopback } from '../harness/ports.js';
+import { connectTo, fixedPort, loopback, randomLoopback } from '../harness/ports.js';
 import { readLine, TcpTestServer } from '../harness/tcp-server.js';
 import { balancedConfig, LIVE_TYPES, metricValue, type ResourceSnapshot } from './fixture.js';
 
@@ -121,8 +121,9 @@ beforeAll(async () => {
       );
     },
   });
-  kubePrismPort = await freePort();
-  base = `http://127.0.0.1:${await freePort()}`;
+  kubePrismPort = await fixedPort();
+  const apiHost = randomLoopback(); // the child's API address, told in advance: an address of its own
+  base = `http://${apiHost}:${await fixedPort(apiHost)}`;
   configPath = path.join(dir, 'config.yaml');
   await writeFile(configPath, nextConfig());
   agent = new Spawned([

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../api/helpers.js';
 import { v1alpha1Config } from '../harness/configs.js';
-import { freePort } from '../harness/ports.js';
+import { fixedPort, randomLoopback, refusingPort, type RefusingPort } from '../harness/ports.js';
 import { assertBuilt, Spawned } from '../e2e/process.js';
 
 // Deeply nested YAML against the built binary. The YAML parser recurses once per level; nested deep
@@ -16,6 +16,8 @@ import { assertBuilt, Spawned } from '../e2e/process.js';
 let dir: string;
 let agent: Spawned;
 let base: string;
+/** The cluster endpoint's port: held by the test, nothing listens there. */
+let closed: RefusingPort | undefined;
 
 /** The agent still runs and answers. */
 async function alive(): Promise<void> {
@@ -40,17 +42,19 @@ beforeAll(async () => {
     config,
     v1alpha1Config({
       machineType: 'worker',
-      endpoint: `https://127.0.0.201:${await freePort('127.0.0.201')}`,
+      endpoint: `https://127.0.0.201:${(closed = await refusingPort(['127.0.0.201'])).port}`, // nothing listens there
       kubePrism: { enabled: false },
     }),
   );
-  base = `http://127.0.0.1:${await freePort()}`;
+  const apiHost = randomLoopback(); // the child's API address, told in advance: an address of its own
+  base = `http://${apiHost}:${await fixedPort(apiHost)}`;
   agent = new Spawned(['run', '--config', config, '--api', base.slice('http://'.length), '--state-dir', path.join(dir, 'state')]);
   await agent.waitForLog('kubeprism running');
 }, 30_000);
 
 afterAll(async () => {
   await agent?.kill();
+  closed?.release();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 

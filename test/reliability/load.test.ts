@@ -3,7 +3,7 @@ import { KUBEPRISM_STATUS_ID, KubePrismStatusType, KubePrismUpstreamType, upstre
 import { ptr } from '../../src/runtime/index.js';
 import { eventuallyResource } from '../harness/eventually.js';
 import { connectionBudget, IntegrityLoad } from '../harness/integrity-load.js';
-import { freePort, loopback } from '../harness/ports.js';
+import { fixedPort, loopback } from '../harness/ports.js';
 import { TcpTestServer } from '../harness/tcp-server.js';
 import { waitFor } from '../harness/wait.js';
 import { agentMetric, balancedConfig, startAgent } from './fixture.js';
@@ -27,7 +27,7 @@ describe('reliability: load through the agent', () => {
     const load = new IntegrityLoad(n, SIZE);
     const server = await TcpTestServer.start({ name: 'bulk', host: loopback(16), handler: load.handler });
     onTestFinished(() => server.stop());
-    const port = await freePort();
+    const port = await fixedPort();
     const f = await startAgent({
       config: balancedConfig({ port, endpoint: server.endpoint, mode: 'tcp', intervalMs: 1000, timeoutMs: 500 }),
     });

@@ -6,6 +6,7 @@ import { httpsGet, type FakeApiServer } from '../harness/fake-apiserver.js';
 import { waitFor } from '../harness/wait.js';
 import { agentMetric, recordResource } from './fixture.js';
 import { addressOf, ask, balancing, fakes, longLived, statusPtr, upstreamPtr, usableAsOthers } from './upstream-fixture.js';
+import { randomLoopback } from '../harness/ports.js';
 
 // Upstream faults against an in-process agent on the real balancer, upstreams 30 ms away (one latency
 // tier): a black hole, a flapping upstream, all of them down. In each, the agent keeps serving through
@@ -56,7 +57,8 @@ describe('reliability: upstream faults (in-process agent, real balancer)', () =>
   });
 
   it('an upstream flapping every second: health follows it, clients keep working, no storm of checks or dials', async () => {
-    const [flappy, steady] = (await fakes(['flappy', 6], ['steady', 7])) as [FakeApiServer, FakeApiServer];
+    // flappy is restarted on its port: on an address of its own, where nothing else can take it meanwhile.
+    const [flappy, steady] = (await fakes(['flappy', randomLoopback()], ['steady', 7])) as [FakeApiServer, FakeApiServer];
     const { f, port } = await balancing([flappy.endpoint, steady.endpoint], { intervalMs: 200, timeoutMs: 150 });
     const id = addressOf(flappy);
     const health = recordResource(f.state, upstreamPtr(flappy), (s) => s.healthy);
@@ -120,7 +122,8 @@ describe('reliability: upstream faults (in-process agent, real balancer)', () =>
   });
 
   it('all upstreams down, then one back: unhealthy with reasons, connections refused meanwhile, new ones succeed once it returns', async () => {
-    const [a, b] = (await fakes(['a', 8], ['b', 9])) as [FakeApiServer, FakeApiServer];
+    // Restarted on their ports: on addresses of their own, where nothing else can take them meanwhile.
+    const [a, b] = (await fakes(['a', randomLoopback()], ['b', randomLoopback()])) as [FakeApiServer, FakeApiServer];
     const { f, port } = await balancing([a.endpoint, b.endpoint], { intervalMs: 200, timeoutMs: 150 });
     await Promise.all([a.stop(), b.stop()]);
     const status = await eventuallyResource(f.state, statusPtr, (r) => {

@@ -4,7 +4,7 @@ import { KUBEPRISM_STATUS_ID, KubePrismStatusType, KubePrismUpstreamType, upstre
 import { kindOf, ptr } from '../../src/runtime/index.js';
 import { eventuallyList, eventuallyResource } from '../harness/eventually.js';
 import { FakeApiServer, httpsGet, tlsConnectTo } from '../harness/fake-apiserver.js';
-import { freePort, loopback } from '../harness/ports.js';
+import { fixedPort, loopback } from '../harness/ports.js';
 import { balancedConfig, controlPlaneMember, startAgent, type Address, type AgentFixture } from './fixture.js';
 
 // Shared by the upstream-fault tests: an in-process agent balancing over test servers, and clients.
@@ -24,7 +24,7 @@ export interface CheckTiming {
  * are healthy. On failure the test prints the agent's own account (warnings, health changes, closings).
  */
 export async function balancing(servers: Address[], timing: CheckTiming): Promise<{ f: AgentFixture; port: number }> {
-  const port = await freePort();
+  const port = await fixedPort();
   const f = await startAgent({ config: balancedConfig({ port, endpoint: servers[0] as Address, ...timing }) });
   onTestFinished(() => f.stop());
   onTestFinished(({ task }) => {
@@ -67,11 +67,14 @@ export async function usableAsOthers(f: AgentFixture, preferred: Address, other:
   );
 }
 
-/** Fake API servers 30 ms away on 127.0.0.n, each stopped when the test ends (also if a later one fails to start). */
-export async function fakes(...specs: Array<[string, number]>): Promise<FakeApiServer[]> {
+/**
+ * Fake API servers 30 ms away on 127.0.0.n (or the host given: a `randomLoopback()` one for a server
+ * that is restarted on its port), each stopped when the test ends (also if a later one fails to start).
+ */
+export async function fakes(...specs: Array<[string, number | string]>): Promise<FakeApiServer[]> {
   const servers: FakeApiServer[] = [];
   for (const [name, n] of specs) {
-    const server = await FakeApiServer.start({ name, host: loopback(n), latencyMs: 30 });
+    const server = await FakeApiServer.start({ name, host: typeof n === 'string' ? n : loopback(n), latencyMs: 30 });
     onTestFinished(() => server.stop());
     servers.push(server);
   }
