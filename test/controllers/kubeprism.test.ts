@@ -202,7 +202,7 @@ describe('KubePrismController', () => {
     const setUpstreams = vi.spyOn(LoadBalancer.prototype, 'setUpstreams');
     const configure = vi.spyOn(LoadBalancer.prototype, 'configure');
     const [a, b, c] = await startServers('127.0.0.2', '127.0.0.3', '127.0.0.4');
-    const port = await freePort();
+    const port = await fixedPort();
     await setEndpoints([a!, b!]);
     await setConfig(port);
     await eventuallyResource(state, statusPtr, (r) => expect(r?.spec).toMatchObject({ listening: true, healthy: true }));
