@@ -1,4 +1,5 @@
 import { request, type IncomingMessage } from 'node:http';
+import { isErrorCode } from '../runtime/error-codes.js';
 import { KubeprismError, type FieldIssue } from '../runtime/errors.js';
 import type { ControllerGraph } from '../runtime/graph.js';
 import type { Resource } from '../runtime/resource.js';
@@ -240,8 +241,10 @@ function parseJson(raw: RawResponse): unknown {
 
 function errorFromBody(status: number, body: Record<string, unknown>): ApiResponseError {
   const error = body.error as Record<string, unknown>;
-  const code = typeof error.code === 'string' ? error.code : 'KP_ERR_BAD_RESPONSE';
-  const message = typeof error.message === 'string' ? error.message : `HTTP ${status}`;
+  let message = typeof error.message === 'string' ? error.message : `HTTP ${status}`;
+  // A code this client does not know (a newer agent) is kept in the message rather than lost.
+  if (typeof error.code === 'string' && !isErrorCode(error.code)) message = `${error.code}: ${message}`;
+  const code = isErrorCode(error.code) ? error.code : 'KP_ERR_BAD_RESPONSE';
   return new ApiResponseError(status, code, message, Array.isArray(error.issues) ? (error.issues as FieldIssue[]) : undefined);
 }
 

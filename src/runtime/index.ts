@@ -5,6 +5,7 @@ export type { ControllerStats } from './controller-context.js';
 export * from './core.js';
 export * from './definition.js';
 export * from './engine.js';
+export * from './error-codes.js';
 export * from './errors.js';
 export * from './graph.js';
 export * from './logger.js';
