@@ -17,7 +17,8 @@ export const ERROR_CODES = {
   KP_ERR_ACCESS_DENIED: 'a controller touched a resource it did not declare as input or output',
   KP_ERR_REGISTRATION: 'a definition, namespace or controller could not be registered',
   KP_ERR_WATCH_OVERRUN: 'a watcher fell further behind than the event history holds; list and watch again',
-  KP_ERR_BOOKMARK_EXPIRED: 'a watch bookmark cannot be honoured (fell out of the history, another store instance or kind, malformed); list again',
+  KP_ERR_BOOKMARK_EXPIRED:
+    'a watch bookmark cannot be honoured (fell out of the history, another store instance or kind, malformed); list again',
   KP_SKIP: 'not a failure: a reconcile skipped until the next event (a dependency is missing)',
   KP_REQUEUE: 'not a failure unless a cause is attached: a queue item asks to be reconciled again later',
   // Machine config and members file.
