@@ -54,7 +54,13 @@ export interface ControllerWriter {
   ): Promise<Resource<S>>;
   destroy(ptr: ResourcePointer): Promise<void>;
   teardown(ptr: ResourcePointer): Promise<boolean>;
-  teardownAndDestroy(ptr: ResourcePointer): Promise<boolean>;
+  /**
+   * Tears down, waits for every finalizer to go, then destroys (true once gone). The wait ends with the
+   * engine (or `signal`): a round that must not wait uses {@link teardownAndDestroyIfReady}.
+   */
+  teardownAndDestroy(ptr: ResourcePointer, options?: { readonly signal?: AbortSignal }): Promise<boolean>;
+  /** Tears down and destroys only if nothing holds it; false while finalizers remain (it stays tearing down). */
+  teardownAndDestroyIfReady(ptr: ResourcePointer): Promise<boolean>;
   /** Finalizers may be put only on `strong` inputs. */
   addFinalizer(ptr: ResourcePointer, ...finalizers: string[]): Promise<Resource>;
   removeFinalizer(ptr: ResourcePointer, ...finalizers: string[]): Promise<Resource>;
@@ -77,7 +83,8 @@ export interface ControllerContext extends ControllerReader, ControllerWriter {
   startTrackingOutputs(): void;
   /**
    * Tears down and destroys this controller's outputs of these kinds (default: every declared output in
-   * its default namespace) that were not written since tracking started.
+   * its default namespace) that were not written since tracking started. Never waits: an output another
+   * controller holds a finalizer on stays tearing down, and is destroyed by a later round once released.
    */
   cleanupOutputs(...kinds: ResourceKind[]): Promise<void>;
 }

@@ -8,7 +8,9 @@ import { RegistrationError } from './errors.js';
 import { buildGraph, type ControllerGraph } from './graph.js';
 import { componentLogger, silentLogger, type Logger } from './logger.js';
 import { kindKey, type ResourceKind } from './resource.js';
-import type { State } from './state.js';
+import { CountingCore } from './counting-core.js';
+import { State } from './state.js';
+import type { Resource } from './resource.js';
 
 /** Owner of the ControllerStatuses the engine writes. */
 export const RUNTIME_OWNER = 'controller-runtime';
@@ -34,7 +36,9 @@ class Runner {
   readonly inputs: readonly ControllerInput[];
   readonly outputs: readonly ControllerOutput[];
   readonly logger: Logger;
-  dirty = true;
+  /** The controller's own view of the store: every call through it counts in `stats`. */
+  readonly state: State;
+  dirty = false;
   backingOff = false;
   /** Its run returned (or the engine stopped it): it will not run again. */
   finished = false;
@@ -52,16 +56,25 @@ class Runner {
   constructor(
     readonly controller: Controller,
     rootLogger: Logger,
+    state: State,
     private readonly isStopped: () => boolean,
   ) {
     this.inputs = [...controller.inputs()];
     this.outputs = [...controller.outputs()];
     this.logger = componentLogger(rootLogger, controller.name);
+    this.state = new State(new CountingCore(state.core, this.stats), state.registry);
   }
 
-  /** Sets the latch; `nextEvent` starts the round a macrotask later, so bursts of changes coalesce. */
-  wake(): void {
+  /** Sets the latch, counting a wake-up when it was clear (COSI counts a reconcile when it is scheduled). */
+  schedule(): void {
+    if (this.dirty) return;
     this.dirty = true;
+    this.stats.wakeups++;
+  }
+
+  /** Schedules a round; `nextEvent` starts it a macrotask later, so bursts of changes coalesce. */
+  wake(): void {
+    this.schedule();
     this.#release();
   }
 
@@ -94,7 +107,6 @@ class Runner {
         await new Promise<void>((resolve) => setImmediate(resolve));
         if (this.isStopped()) return false;
         this.dirty = false;
-        this.stats.wakeups++;
         return true;
       }
       await new Promise<void>((resolve) => {
@@ -133,13 +145,17 @@ export class Engine {
       throw new RegistrationError(`invalid controller name "${controller.name}"`);
     }
     if (this.#runners.has(controller.name)) throw new RegistrationError(`controller ${controller.name} is already registered`);
-    const runner = new Runner(controller, this.#rootLogger, () => this.#stopped);
+    const runner = new Runner(controller, this.#rootLogger, this.#state, () => this.#stopped);
     this.#checkDeclarations(runner);
     this.#runners.set(controller.name, runner);
     runner.onRecovered = () => this.#publish(runner, {});
     runner.onSettled = () => this.#onRunnerSettled();
     this.#publish(runner, {});
     for (const input of runner.inputs) this.#ensureWatch(input);
+    // Outputs are watched too, so their owner hears when the last finalizer of a torn-down one goes.
+    for (const output of runner.outputs) {
+      this.#ensureWatch({ namespace: this.#state.registry.require(output.type).defaultNamespace, type: output.type });
+    }
     if (this.#started) this.#launch(runner);
   }
 
@@ -232,17 +248,19 @@ export class Engine {
 
   #dispatch(kind: ResourceKind, event: WatchEvent): void {
     if (event.type === 'errored') {
-      // Fell behind the history: watch again and wake everyone on this kind, since events were lost.
+      // Fell behind the history: watch again and wake everyone reading or writing this kind, since events were lost.
       this.#logger.warn({ kind: kindKey(kind), err: event.error }, 'input watch overrun; re-watching');
       this.#watches.delete(kindKey(kind));
       this.#ensureWatch(kind);
       for (const runner of this.#runners.values()) {
-        if (runner.inputs.some((i) => i.namespace === kind.namespace && i.type === kind.type)) runner.wake();
+        const reads = runner.inputs.some((i) => i.namespace === kind.namespace && i.type === kind.type);
+        if (reads || runner.outputs.some((o) => o.type === kind.type)) runner.wake();
       }
       return;
     }
     if (event.type === 'bootstrapped') return;
     const { metadata } = event.resource;
+    const released = event.type === 'updated' && isReleased(event.old, event.resource);
     for (const runner of this.#runners.values()) {
       const interested = runner.inputs.some((input) => {
         if (input.namespace !== kind.namespace || input.type !== kind.type) return false;
@@ -250,7 +268,9 @@ export class Engine {
         if (input.kind !== 'destroyReady') return true;
         return event.type !== 'destroyed' && metadata.phase === 'tearingDown' && metadata.finalizers.length === 0;
       });
-      if (interested) runner.wake();
+      // An output of this controller that its cleanup left tearing down is free to destroy now.
+      const ownOutputReleased = released && metadata.owner === runner.controller.name && runner.outputs.some((o) => o.type === kind.type);
+      if (interested || ownOutputReleased) runner.wake();
     }
   }
 
@@ -261,9 +281,9 @@ export class Engine {
   async #supervise(runner: Runner): Promise<void> {
     const { controller, logger } = runner;
     while (!this.#stopped) {
-      runner.dirty = true;
+      runner.schedule();
       runner.roundsThisAttempt = 0;
-      const ctx = new ScopedContext(controller.name, logger, this.#abort.signal, this.#state, runner.inputs, runner.outputs, runner.stats, {
+      const ctx = new ScopedContext(controller.name, logger, this.#abort.signal, runner.state, runner.inputs, runner.outputs, {
         nextEvent: () => runner.nextEvent(),
         trigger: () => runner.wake(),
       });
@@ -322,4 +342,9 @@ export class Engine {
       this.#timers.add(pending);
     });
   }
+}
+
+/** A tearing-down resource whose last finalizer just went: ready to destroy. */
+function isReleased(old: Resource, now: Resource): boolean {
+  return now.metadata.phase === 'tearingDown' && now.metadata.finalizers.length === 0 && old.metadata.finalizers.length > 0;
 }
