@@ -1,4 +1,6 @@
-import type { ControllerContext, ControllerInput, ControllerOutput } from './controller.js';
+import type { Observable } from 'rxjs';
+import type { ControllerContext, ControllerInput, ControllerOutput, InputKind } from './controller.js';
+import type { WatchEvent, WatchKindOptions } from './core.js';
 import { AccessDeniedError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { ResourceQuery } from './query.js';
@@ -13,6 +15,9 @@ import {
 } from './resource.js';
 import { withEitherSignal } from './signals.js';
 import type { ModifyDraft, ModifyOptions, State } from './state.js';
+
+/** Input kinds whose resources a controller may hold finalizers on. */
+const FINALIZER_INPUTS: ReadonlySet<InputKind> = new Set(['strong', 'primary', 'mapped']);
 
 /**
  * Per-controller counters, kept across restarts, counted as COSI does: a wake-up when a round is
@@ -62,6 +67,11 @@ export class ScopedContext implements ControllerContext {
     this.host.trigger();
   }
 
+  watchKind<S>(kind: TypedKind<S>, options?: WatchKindOptions): Observable<WatchEvent<S>> {
+    this.#checkRead(kind, true);
+    return this.state.watchKind(kind, options);
+  }
+
   #isOutput(type: string): boolean {
     return this.declaredOutputs.some((o) => o.type === type);
   }
@@ -87,10 +97,13 @@ export class ScopedContext implements ControllerContext {
 
   #checkFinalizer(ptr: ResourcePointer): void {
     const strong = this.declaredInputs.some(
-      (i) => i.kind === 'strong' && i.namespace === ptr.namespace && i.type === ptr.type && (i.id === undefined || i.id === ptr.id),
+      (i) =>
+        FINALIZER_INPUTS.has(i.kind) && i.namespace === ptr.namespace && i.type === ptr.type && (i.id === undefined || i.id === ptr.id),
     );
     if (!strong) {
-      throw new AccessDeniedError(`controller ${this.name} may not change finalizers of ${pointerKey(ptr)}: not a strong input`);
+      throw new AccessDeniedError(
+        `controller ${this.name} may not change finalizers of ${pointerKey(ptr)}: not a strong, primary or mapped input`,
+      );
     }
   }
 

@@ -1,6 +1,6 @@
 import type { Subscription } from 'rxjs';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
-import type { Controller, ControllerInput, ControllerOutput } from './controller.js';
+import type { Controller, ControllerInput, ControllerOutput, QueueStats } from './controller.js';
 import { ScopedContext, type ControllerStats } from './controller-context.js';
 import type { WatchEvent } from './core.js';
 import { ControllerStatusType, ptr } from './definition.js';
@@ -28,6 +28,8 @@ export interface ControllerStatus extends ControllerStats {
   readonly backingOff: boolean;
   /** Crashes since the last good round; drives the restart backoff. */
   readonly consecutiveFailures: number;
+  /** Queue counters of a queue-based controller. */
+  readonly queue?: QueueStats;
 }
 
 /** Supervises one controller: its dirty latch, its restarts and its counters. */
@@ -230,7 +232,13 @@ export class Engine {
   /** Counters of every controller, by name. */
   stats(): ControllerStatus[] {
     return [...this.#runners.values()]
-      .map((r) => ({ name: r.controller.name, ...r.stats, backingOff: r.backingOff, consecutiveFailures: r.failures }))
+      .map((r) => ({
+        name: r.controller.name,
+        ...r.stats,
+        backingOff: r.backingOff,
+        consecutiveFailures: r.failures,
+        ...(r.controller.queueStats ? { queue: r.controller.queueStats() } : {}),
+      }))
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 
