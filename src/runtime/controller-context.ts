@@ -139,6 +139,7 @@ export class ScopedContext implements ControllerContext {
   ): Promise<Resource<S>> {
     this.#checkWrite(ptr);
     // The engine's stop ends retries of lost races too, not only the caller's signal.
+    if (options.signal === undefined) return this.state.modify(ptr, mutate, { ...options, signal: this.signal, owner: this.name });
     return withEitherSignal(this.signal, options.signal, (signal) =>
       this.state.modify(ptr, mutate, { ...options, signal, owner: this.name }),
     );

@@ -10,9 +10,6 @@ export type ChangeEvent =
   | { type: 'updated'; resource: Resource; old: Resource; bookmark: string }
   | { type: 'destroyed'; resource: Resource; bookmark: string };
 
-/** A change before the collection gives it its place (and bookmark) in the history. */
-export type NewChange = ChangeEvent extends infer E ? (E extends ChangeEvent ? Omit<E, 'bookmark'> : never) : never;
-
 /** A subscriber reading a collection's history at its own position. */
 export interface Watcher {
   /** Events of the ring this watcher has seen: the next one it reads is `ring[position % capacity]`. */
@@ -47,8 +44,13 @@ export class Collection {
     return `${this.bookmarkPrefix}${sequence}`;
   }
 
-  append(change: NewChange): void {
-    this.ring[this.head % this.capacity] = { ...change, bookmark: this.bookmark(this.head + 1) };
+  /** The bookmark of the event appended next (built by the caller, so each event is one object). */
+  nextBookmark(): string {
+    return this.bookmark(this.head + 1);
+  }
+
+  append(event: ChangeEvent): void {
+    this.ring[this.head % this.capacity] = event;
     this.head++;
     if (this.watchers.size > 0 && !this.flushScheduled) {
       this.flushScheduled = true;

@@ -102,7 +102,7 @@ export class InMemoryCore implements CoreState {
       spec: res.spec,
     });
     collection.items.set(id, stored);
-    collection.append({ type: 'created', resource: stored });
+    collection.append({ type: 'created', resource: stored, bookmark: collection.nextBookmark() });
     return stored;
   }
 
@@ -137,7 +137,7 @@ export class InMemoryCore implements CoreState {
       spec: res.spec,
     });
     collection.items.set(res.metadata.id, stored);
-    collection.append({ type: 'updated', resource: stored, old: current });
+    collection.append({ type: 'updated', resource: stored, old: current, bookmark: collection.nextBookmark() });
     return stored;
   }
 
@@ -151,7 +151,7 @@ export class InMemoryCore implements CoreState {
       throw new ConflictError(`resource ${pointerKey(ptr)} has pending finalizers: ${current.metadata.finalizers.join(', ')}`);
     }
     collection.items.delete(ptr.id);
-    collection.append({ type: 'destroyed', resource: current });
+    collection.append({ type: 'destroyed', resource: current, bookmark: collection.nextBookmark() });
   }
 
   async addFinalizer(ptr: ResourcePointer, ...finalizers: string[]): Promise<Resource> {
@@ -179,7 +179,7 @@ export class InMemoryCore implements CoreState {
       true,
     );
     collection.items.set(ptr.id, stored);
-    collection.append({ type: 'updated', resource: stored, old: current });
+    collection.append({ type: 'updated', resource: stored, old: current, bookmark: collection.nextBookmark() });
     return stored;
   }
 
