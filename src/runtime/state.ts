@@ -1,4 +1,3 @@
-import { isDeepStrictEqual } from 'node:util';
 import { produce, type Draft } from 'immer';
 import type { Observable } from 'rxjs';
 import type {
@@ -11,29 +10,11 @@ import type {
   WatchKindOptions,
 } from './core.js';
 import { ControllerStatusType, NamespaceType, ResourceDefinitionType, RUNTIME_NAMESPACE, type ResourceDefinition } from './definition.js';
-import {
-  ConflictError,
-  hasCode,
-  NotFoundError,
-  OwnerConflictError,
-  PhaseConflictError,
-  ValidationError,
-  type FieldIssue,
-} from './errors.js';
+import { ConflictError, hasCode, NotFoundError } from './errors.js';
 import { InMemoryCore, type InMemoryCoreOptions } from './memory-core.js';
 import type { ResourceQuery } from './query.js';
 import { TypeRegistry } from './registry.js';
-import {
-  MAX_SPEC_DEPTH,
-  nestsDeeperThan,
-  pointerKey,
-  resourceIdProblem,
-  type NewResource,
-  type Resource,
-  type ResourceKind,
-  type ResourcePointer,
-  type TypedKind,
-} from './resource.js';
+import { type NewResource, type Resource, type ResourceKind, type ResourcePointer, type TypedKind } from './resource.js';
 import {
   contextUntilTeardown,
   watchFor,
@@ -42,6 +23,7 @@ import {
   type AggregatedWatchOptions,
   type WatchForOptions,
 } from './state-watch.js';
+import { checkNoOpWrite, invalid, unchanged, validateWrite } from './validation.js';
 
 export type { AggregatedKind, AggregatedWatchOptions, WatchForOptions } from './state-watch.js';
 
@@ -119,33 +101,7 @@ export class State implements CoreState {
 
   /** Checks identity, labels and spec of a write; returns the resource with its spec as the schema normalized it. */
   validate<R extends NewResource | Resource>(res: R): R {
-    const def = this.registry.require(res.metadata.type);
-    const issues: FieldIssue[] = [];
-    if (!this.registry.hasNamespace(res.metadata.namespace)) {
-      issues.push({ path: 'metadata.namespace', message: `namespace "${res.metadata.namespace}" is not registered` });
-    }
-    const idProblem = resourceIdProblem(res.metadata.id);
-    if (idProblem !== undefined) issues.push({ path: 'metadata.id', message: idProblem });
-    for (const field of ['labels', 'annotations'] as const) {
-      for (const [key, value] of Object.entries(res.metadata[field] ?? {})) {
-        if (key === '' || typeof value !== 'string') {
-          issues.push({ path: `metadata.${field}.${key}`, message: 'keys must be non-empty and values strings' });
-        }
-      }
-    }
-    // Checked first and without recursion: a spec nested thousands deep would overflow the stack in the
-    // schema, the copy or the freeze, a RangeError no caller expects, instead of a validation error.
-    if (nestsDeeperThan(res.spec, MAX_SPEC_DEPTH)) {
-      throw invalid(res.metadata, [...issues, { path: 'spec', message: `nested more than ${MAX_SPEC_DEPTH} levels deep` }]);
-    }
-    const parsed = def.schema.safeParse(res.spec);
-    if (!parsed.success) {
-      for (const issue of parsed.error.issues) {
-        issues.push({ path: ['spec', ...issue.path.map(String)].join('.'), message: issue.message });
-      }
-    }
-    if (issues.length > 0 || !parsed.success) throw invalid(res.metadata, issues);
-    return { ...res, spec: parsed.data };
+    return validateWrite(this.registry, res);
   }
 
   get<S>(ptr: ResourcePointer<S>): Promise<Resource<S>>;
@@ -333,31 +289,4 @@ export class State implements CoreState {
   contextUntilTeardown(ptr: ResourcePointer, parent?: AbortSignal): AbortSignal {
     return contextUntilTeardown(this.core, ptr, parent);
   }
-}
-
-/** Whether a validated candidate would change nothing that `update` stores. */
-function unchanged(current: Resource, candidate: Resource): boolean {
-  return (
-    isDeepStrictEqual(current.metadata.labels, candidate.metadata.labels) &&
-    isDeepStrictEqual(current.metadata.annotations, candidate.metadata.annotations) &&
-    isDeepStrictEqual(current.spec, candidate.spec)
-  );
-}
-
-/** A no-op write is still refused to the wrong owner or in the wrong phase, as the write itself would be. */
-function checkNoOpWrite(current: Resource, options: UpdateOptions): void {
-  const key = pointerKey(current.metadata);
-  const owner = options.owner ?? '';
-  if (current.metadata.owner !== owner) {
-    throw new OwnerConflictError(`resource ${key} is owned by "${current.metadata.owner}", not "${owner}"`);
-  }
-  const expectedPhase = options.expectedPhase ?? 'running';
-  if (expectedPhase !== 'any' && current.metadata.phase !== expectedPhase) {
-    throw new PhaseConflictError(`resource ${key} is ${current.metadata.phase}, expected ${expectedPhase}`);
-  }
-}
-
-/** A write refused by validation: every issue, in the message too. */
-function invalid(ptr: ResourcePointer, issues: readonly FieldIssue[]): ValidationError {
-  return new ValidationError(`invalid ${pointerKey(ptr)}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, [...issues]);
 }
