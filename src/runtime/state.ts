@@ -174,7 +174,6 @@ export class State implements CoreState {
   async modify<S>(ptr: ResourcePointer<S>, mutate: (draft: ModifyDraft<S>) => void, options: ModifyOptions<S> = {}): Promise<Resource<S>> {
     const { signal, initialSpec, ...writeOptions } = options;
     for (;;) {
-      signal?.throwIfAborted();
       const current = await this.find(ptr);
       const base = {
         spec: current ? current.spec : (initialSpec ?? ({} as S)),
@@ -212,6 +211,7 @@ export class State implements CoreState {
         // Lost a race (version moved, created or destroyed meanwhile): read again and re-apply the change.
         const lostRace = hasCode(err, 'KP_ERR_CONFLICT') || (current !== undefined && hasCode(err, 'KP_ERR_NOT_FOUND'));
         if (!lostRace) throw err;
+        signal?.throwIfAborted();
       }
     }
   }
