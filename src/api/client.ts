@@ -153,7 +153,8 @@ export class ApiClient {
    * the agent (e.g. it is shutting down) is thrown.
    */
   watch(type: string, options: WatchOptions & { readonly bookmarks: true }): AsyncGenerator<WatchLine>;
-  watch(type: string, options?: WatchOptions): AsyncGenerator<ResourceWatchLine>;
+  watch(type: string, options?: WatchOptions & { readonly bookmarks?: false }): AsyncGenerator<ResourceWatchLine>;
+  watch(type: string, options: WatchOptions): AsyncGenerator<WatchLine>;
   async *watch(type: string, options: WatchOptions = {}): AsyncGenerator<WatchLine> {
     const params = new URLSearchParams();
     if (options.namespace !== undefined) params.set('namespace', options.namespace);
