@@ -46,7 +46,7 @@ export class MembersSource {
   async remove(id: string): Promise<boolean> {
     const existing = await this.state.find(ptr(MemberType, id));
     if (!existing) return false;
-    return this.state.teardownAndDestroy(existing.metadata);
+    return this.state.teardownAndDestroyIfReady(existing.metadata);
   }
 
   /** Replaces every file-fed member with the file's content; a bad file changes nothing. */
@@ -79,7 +79,7 @@ export class MembersSource {
     let removed = 0;
     for (const member of stale) {
       if (wanted.has(member.metadata.id)) continue;
-      if (await this.state.teardownAndDestroy(member.metadata)) removed++;
+      if (await this.state.teardownAndDestroyIfReady(member.metadata)) removed++;
     }
     this.logger.info({ file, members: entries.length, removed }, 'members file applied');
     await this.#writeFileStatus(file, (status) => {

@@ -1,10 +1,11 @@
 import { request, type IncomingMessage } from 'node:http';
+import { isErrorCode } from '../runtime/error-codes.js';
 import { KubeprismError, type FieldIssue } from '../runtime/errors.js';
 import type { ControllerGraph } from '../runtime/graph.js';
 import type { Resource } from '../runtime/resource.js';
 import { formatApiAddress, parseApiAddress, type ApiAddress } from './address.js';
 import { HttpError } from './http-errors.js';
-import type { WatchLine } from './watch-stream.js';
+import type { ResourceWatchLine, WatchLine } from './watch-stream.js';
 import { LineSplitter } from '../util/line-splitter.js';
 import { isPlainObject } from '../util/plain-object.js';
 import { readBounded } from '../util/read-bounded.js';
@@ -47,6 +48,16 @@ export interface ApiClientOptions {
 /** Where to look: type, and optionally a namespace other than the type's default. */
 export interface ResourceOptions {
   readonly namespace?: string;
+}
+
+/** What to watch and how: one id or the whole type, bookmark lines, a bookmark to resume from. */
+export interface WatchOptions extends ResourceOptions {
+  readonly id?: string;
+  readonly signal?: AbortSignal;
+  /** Ask for `bookmark` lines (after the bootstrap and after each batch of changes). */
+  readonly bookmarks?: boolean;
+  /** Resume after this bookmark (no bootstrap); 410 `KP_ERR_BOOKMARK_EXPIRED` when it cannot be honoured. */
+  readonly resume?: string;
 }
 
 const MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
@@ -136,10 +147,22 @@ export class ApiClient {
 
   /**
    * Streams a type's events: current items, `bootstrapped`, then changes, until `signal` aborts (the
-   * iteration then just ends). An error line from the agent (e.g. it is shutting down) is thrown.
+   * iteration then just ends). With `bookmarks`, `bookmark` lines follow the bootstrap and each batch of
+   * changes; with `resume` (a bookmark seen earlier), there is no bootstrap: the changes after it, then
+   * live ones. A bookmark the agent cannot honour (too old, or from before a restart) throws an
+   * ApiResponseError with status 410 and code `KP_ERR_BOOKMARK_EXPIRED`: list again. An error line from
+   * the agent (e.g. it is shutting down) is thrown.
    */
-  async *watch(type: string, options: ResourceOptions & { id?: string; signal?: AbortSignal } = {}): AsyncGenerator<WatchLine> {
-    const path = `${resourcePath(type, options.id, options)}${options.namespace !== undefined ? '&' : '?'}watch=1`;
+  watch(type: string, options: WatchOptions & { readonly bookmarks: true }): AsyncGenerator<WatchLine>;
+  watch(type: string, options?: WatchOptions & { readonly bookmarks?: false }): AsyncGenerator<ResourceWatchLine>;
+  watch(type: string, options: WatchOptions): AsyncGenerator<WatchLine>;
+  async *watch(type: string, options: WatchOptions = {}): AsyncGenerator<WatchLine> {
+    const params = new URLSearchParams();
+    if (options.namespace !== undefined) params.set('namespace', options.namespace);
+    params.set('watch', '1');
+    if (options.bookmarks) params.set('bookmarks', '1');
+    if (options.resume !== undefined) params.set('resume', options.resume);
+    const path = `${resourcePath(type, options.id, {})}?${params.toString()}`;
     const res = await this.#open('GET', path, undefined, undefined, options.signal, false);
     if (res.statusCode !== 200) {
       const raw = { status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), text: await readAll(res) };
@@ -220,7 +243,9 @@ export class ApiClient {
 
 function resourcePath(type: string, id: string | undefined, options: ResourceOptions): string {
   let path = `/v1/resources/${encodeURIComponent(type)}`;
-  if (id !== undefined) path += `/${encodeURIComponent(id)}`;
+  // Every character that is not plain is escaped, "/" included; an id of dots only is escaped whole, so
+  // that nothing on the way reads it as a "." or ".." path segment.
+  if (id !== undefined) path += `/${/^\.+$/.test(id) ? id.replaceAll('.', '%2E') : encodeURIComponent(id)}`;
   if (options.namespace !== undefined) path += `?namespace=${encodeURIComponent(options.namespace)}`;
   return path;
 }
@@ -241,8 +266,10 @@ function parseJson(raw: RawResponse): unknown {
 
 function errorFromBody(status: number, body: Record<string, unknown>): ApiResponseError {
   const error = body.error as Record<string, unknown>;
-  const code = typeof error.code === 'string' ? error.code : 'KP_ERR_BAD_RESPONSE';
-  const message = typeof error.message === 'string' ? error.message : `HTTP ${status}`;
+  let message = typeof error.message === 'string' ? error.message : `HTTP ${status}`;
+  // A code this client does not know (a newer agent) is kept in the message rather than lost.
+  if (typeof error.code === 'string' && !isErrorCode(error.code)) message = `${error.code}: ${message}`;
+  const code = isErrorCode(error.code) ? error.code : 'KP_ERR_BAD_RESPONSE';
   return new ApiResponseError(status, code, message, Array.isArray(error.issues) ? (error.issues as FieldIssue[]) : undefined);
 }
 

@@ -1,4 +1,4 @@
-import { hasCode, KubeprismError, type FieldIssue } from '../runtime/index.js';
+import { hasCode, KubeprismError, type ErrorCode, type FieldIssue } from '../runtime/index.js';
 
 /** A request the API refuses, with the HTTP status to answer and a stable code. */
 export class HttpError extends KubeprismError {
@@ -6,7 +6,7 @@ export class HttpError extends KubeprismError {
   /** Offending paths, when the refusal is about a document (e.g. a spec that fails its schema). */
   readonly issues: readonly FieldIssue[] | undefined;
 
-  constructor(status: number, code: string, message: string, issues?: readonly FieldIssue[]) {
+  constructor(status: number, code: ErrorCode, message: string, issues?: readonly FieldIssue[]) {
     super(code, message);
     this.status = status;
     this.issues = issues;
@@ -31,7 +31,7 @@ export function badRequest(message: string, issues?: readonly FieldIssue[]): Htt
 }
 
 // Runtime and config codes → HTTP status. Anything unknown is a bug on our side: 500.
-const STATUS_BY_CODE: Readonly<Record<string, number>> = {
+const STATUS_BY_CODE: Readonly<Partial<Record<ErrorCode, number>>> = {
   KP_ERR_NOT_FOUND: 404,
   KP_ERR_UNKNOWN_TYPE: 404,
   KP_ERR_AMBIGUOUS_TYPE: 400,
@@ -41,10 +41,11 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   KP_ERR_PHASE_CONFLICT: 409,
   KP_ERR_OWNER_CONFLICT: 403,
   KP_ERR_ACCESS_DENIED: 403,
+  KP_ERR_BOOKMARK_EXPIRED: 410,
 };
 
 /** The status, code, message and issues an error answers with. */
-export function describeError(err: unknown): { status: number; code: string; message: string; issues?: readonly FieldIssue[] } {
+export function describeError(err: unknown): { status: number; code: ErrorCode; message: string; issues?: readonly FieldIssue[] } {
   if (err instanceof HttpError) {
     return { status: err.status, code: err.code, message: err.message, ...(err.issues ? { issues: err.issues } : {}) };
   }

@@ -1,7 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ID_PATTERN, MAX_ID_LENGTH } from '../config/index.js';
 import { MEMBER_SOURCE_LABEL } from '../resources/index.js';
-import { redacted, type ControllerGraph, type Resource, type ResourceDefinition, type ResourceKind, type State } from '../runtime/index.js';
+import {
+  redacted,
+  resourceIdProblem,
+  type ControllerGraph,
+  type Resource,
+  type ResourceDefinition,
+  type ResourceKind,
+  type State,
+} from '../runtime/index.js';
 import { parseDocument, readBody } from './body.js';
 import { API_CODES, badRequest, HttpError } from './http-errors.js';
 import { isPlainObject } from '../util/plain-object.js';
@@ -43,10 +50,10 @@ export function resolveTarget(state: State, typeName: string, namespace: string 
   return { definition, kind: { namespace: ns, type: definition.type } };
 }
 
-/** Checks an id from the URL; too long or containing `/` or whitespace can never name a resource. */
+/** Checks an id from the URL (already percent-decoded) against the runtime's rule for resource ids. */
 export function checkId(id: string): void {
-  if (id.length > MAX_ID_LENGTH) throw badRequest(`resource id is ${id.length} characters long; at most ${MAX_ID_LENGTH} are allowed`);
-  if (id === '' || /[\s/]/.test(id)) throw badRequest('resource id must be non-empty, without whitespace or "/"');
+  const problem = resourceIdProblem(id);
+  if (problem !== undefined) throw badRequest(`resource id ${problem}`, [{ path: 'metadata.id', message: problem }]);
 }
 
 /** The resource as anyone may see it (sensitive specs redacted). */
@@ -148,11 +155,6 @@ export async function putResource(
 ): Promise<{ status: number; body: Resource }> {
   const external = writableTarget(ctx, target);
   if (!external) return refuseOwned(ctx, target, id);
-  if (!ID_PATTERN.test(id)) {
-    throw badRequest('resource id must start with a letter or digit and hold only letters, digits, ".", "_", ":" and "-"', [
-      { path: 'metadata.id', message: 'invalid id' },
-    ]);
-  }
   await refuseControllerWritten(ctx, target, id);
   const text = await readBody(req, ctx.maxBodyBytes);
   const spec = specFromBody(parseDocument(text, req.headers['content-type']), target, id);

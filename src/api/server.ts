@@ -10,6 +10,7 @@ import {
   graphToDot,
   silentLogger,
   type ControllerGraph,
+  type ErrorCode,
   type Logger,
   type Resource,
   type State,
@@ -67,7 +68,7 @@ export class ApiServer {
   readonly #ctx: ResourceContext;
   readonly #ready: () => boolean;
   readonly #maxWatchBuffer: number;
-  readonly #watches = new Set<(code: string, message: string) => void>();
+  readonly #watches = new Set<(code: ErrorCode, message: string) => void>();
   #address: ApiAddress;
   /** Open connections and how many requests each has in flight: idle ones are dropped at close. */
   readonly #connections = new Map<Socket, number>();
@@ -174,7 +175,10 @@ export class ApiServer {
     } catch {
       throw badRequest('malformed request URL');
     }
-    const segments = url.pathname.split('/').slice(1);
+    // The raw path, not the URL's: URL parsing folds "." and ".." segments, and those are valid ids.
+    const target = req.url ?? '/';
+    const rawPath = target.startsWith('/') ? (target.split('?', 1)[0] ?? '/') : url.pathname;
+    const segments = rawPath.split('/').slice(1);
     if (segments.length > 1 && segments.at(-1) === '') segments.pop();
     let parts: string[];
     try {
@@ -234,7 +238,11 @@ export class ApiServer {
   ): Promise<void> {
     const state = this.#ctx.state;
     const [typeName, id] = rest;
-    const watch = ['1', 'true'].includes(url.searchParams.get('watch') ?? '');
+    const flag = (name: string): boolean => ['1', 'true'].includes(url.searchParams.get(name) ?? '');
+    const watch = flag('watch');
+    const bookmarks = flag('bookmarks');
+    const resume = url.searchParams.get('resume') ?? undefined;
+    if (!watch && (bookmarks || resume !== undefined)) throw badRequest('bookmarks and resume apply to a watch; add watch=1');
     if (typeName === undefined) {
       allow('GET');
       return sendJson(res, 200, await listEverything(state));
@@ -256,6 +264,8 @@ export class ApiServer {
         state,
         kind: target.kind,
         ...(id !== undefined ? { query: { idRegexp: new RegExp(`^${id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) } } : {}),
+        bookmarks,
+        ...(resume !== undefined ? { resume } : {}),
         present: (r) => present(state, r),
         maxBufferedBytes: this.#maxWatchBuffer,
         lingerMs: WATCH_LINGER_MS,

@@ -1,4 +1,6 @@
-import type { ControllerContext, ControllerInput, ControllerOutput } from './controller.js';
+import type { Observable } from 'rxjs';
+import type { ControllerContext, ControllerInput, ControllerOutput, InputKind } from './controller.js';
+import type { WatchEvent, WatchKindOptions } from './core.js';
 import { AccessDeniedError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { ResourceQuery } from './query.js';
@@ -11,9 +13,17 @@ import {
   type ResourcePointer,
   type TypedKind,
 } from './resource.js';
+import { withEitherSignal } from './signals.js';
 import type { ModifyDraft, ModifyOptions, State } from './state.js';
 
-/** Per-controller counters, kept across restarts. */
+/** Input kinds whose resources a controller may hold finalizers on. */
+const FINALIZER_INPUTS: ReadonlySet<InputKind> = new Set(['strong', 'primary', 'mapped']);
+
+/**
+ * Per-controller counters, kept across restarts, counted as COSI does: a wake-up when a round is
+ * scheduled (the initial one included), a read or write for every store call made through the
+ * controller's context (a modify is a read, plus a write when it changes something).
+ */
 export interface ControllerStats {
   wakeups: number;
   reads: number;
@@ -29,7 +39,8 @@ export interface ContextHost {
 
 /**
  * The controller's view of the state: reads limited to declared inputs and outputs, writes limited to
- * declared outputs (always as owner), finalizers limited to strong inputs.
+ * declared outputs (always as owner), finalizers limited to strong inputs. `state` is the controller's
+ * own State over a counting core, so every store call made through the context is counted.
  */
 export class ScopedContext implements ControllerContext {
   #tracked: Set<string> | undefined;
@@ -41,7 +52,6 @@ export class ScopedContext implements ControllerContext {
     private readonly state: State,
     private readonly declaredInputs: readonly ControllerInput[],
     private readonly declaredOutputs: readonly ControllerOutput[],
-    private readonly stats: ControllerStats,
     private readonly host: ContextHost,
   ) {}
 
@@ -55,6 +65,11 @@ export class ScopedContext implements ControllerContext {
 
   trigger(): void {
     this.host.trigger();
+  }
+
+  watchKind<S>(kind: TypedKind<S>, options?: WatchKindOptions): Observable<WatchEvent<S>> {
+    this.#checkRead(kind, true);
+    return this.state.watchKind(kind, options);
   }
 
   #isOutput(type: string): boolean {
@@ -71,25 +86,25 @@ export class ScopedContext implements ControllerContext {
       const what = whole ? kindKey(target) : pointerKey(target as ResourcePointer);
       throw new AccessDeniedError(`controller ${this.name} may not read ${what}: not a declared input or output`);
     }
-    this.stats.reads++; // outputs included: a controller reading back what it wrote reads too
   }
 
   #checkWrite(ptr: ResourcePointer): void {
     if (!this.#isOutput(ptr.type)) {
       throw new AccessDeniedError(`controller ${this.name} may not write ${pointerKey(ptr)}: not a declared output`);
     }
-    this.stats.writes++;
     this.#tracked?.add(pointerKey(ptr));
   }
 
   #checkFinalizer(ptr: ResourcePointer): void {
     const strong = this.declaredInputs.some(
-      (i) => i.kind === 'strong' && i.namespace === ptr.namespace && i.type === ptr.type && (i.id === undefined || i.id === ptr.id),
+      (i) =>
+        FINALIZER_INPUTS.has(i.kind) && i.namespace === ptr.namespace && i.type === ptr.type && (i.id === undefined || i.id === ptr.id),
     );
     if (!strong) {
-      throw new AccessDeniedError(`controller ${this.name} may not change finalizers of ${pointerKey(ptr)}: not a strong input`);
+      throw new AccessDeniedError(
+        `controller ${this.name} may not change finalizers of ${pointerKey(ptr)}: not a strong, primary or mapped input`,
+      );
     }
-    this.stats.writes++;
   }
 
   async get<S>(ptr: ResourcePointer<S>): Promise<Resource<S>> {
@@ -123,7 +138,11 @@ export class ScopedContext implements ControllerContext {
     options: Omit<ModifyOptions<S>, 'owner'> = {},
   ): Promise<Resource<S>> {
     this.#checkWrite(ptr);
-    return this.state.modify(ptr, mutate, { ...options, owner: this.name });
+    // The engine's stop ends retries of lost races too, not only the caller's signal.
+    if (options.signal === undefined) return this.state.modify(ptr, mutate, { ...options, signal: this.signal, owner: this.name });
+    return withEitherSignal(this.signal, options.signal, (signal) =>
+      this.state.modify(ptr, mutate, { ...options, signal, owner: this.name }),
+    );
   }
 
   async destroy(ptr: ResourcePointer): Promise<void> {
@@ -136,9 +155,14 @@ export class ScopedContext implements ControllerContext {
     return this.state.teardown(ptr, { owner: this.name });
   }
 
-  async teardownAndDestroy(ptr: ResourcePointer): Promise<boolean> {
+  async teardownAndDestroy(ptr: ResourcePointer, options: { readonly signal?: AbortSignal } = {}): Promise<boolean> {
     this.#checkWrite(ptr);
-    return this.state.teardownAndDestroy(ptr, { owner: this.name });
+    return withEitherSignal(this.signal, options.signal, (signal) => this.state.teardownAndDestroy(ptr, { owner: this.name, signal }));
+  }
+
+  async teardownAndDestroyIfReady(ptr: ResourcePointer): Promise<boolean> {
+    this.#checkWrite(ptr);
+    return this.state.teardownAndDestroyIfReady(ptr, { owner: this.name });
   }
 
   async addFinalizer(ptr: ResourcePointer, ...finalizers: string[]): Promise<Resource> {
@@ -164,8 +188,10 @@ export class ScopedContext implements ControllerContext {
     for (const kind of targets) {
       for (const res of await this.list(kind)) {
         if (res.metadata.owner !== this.name || tracked.has(pointerKey(res.metadata))) continue;
-        // Not written this round: stale. Outputs held by finalizers stay tearing down until released.
-        await this.teardownAndDestroy(res.metadata);
+        // Not written this round: stale. Never waits here (COSI's controller runtime does not either): an
+        // output another controller holds a finalizer on stays tearing down; the engine wakes this
+        // controller when the last finalizer goes, and that round destroys it.
+        await this.teardownAndDestroyIfReady(res.metadata);
       }
     }
   }

@@ -1,3 +1,5 @@
+import type { Observable } from 'rxjs';
+import type { WatchEvent, WatchKindOptions } from './core.js';
 import type { ModifyDraft, ModifyOptions } from './state.js';
 import type { Logger } from './logger.js';
 import type { ResourceDefinition } from './definition.js';
@@ -6,9 +8,11 @@ import type { NewResource, Resource, ResourceKind, ResourcePointer, TypedKind } 
 
 /**
  * How a controller depends on an input: `weak` reads it; `strong` may also hold finalizers on it;
- * `destroyReady` wakes only when a resource is tearing down with no finalizers left.
+ * `destroyReady` wakes only when a resource is tearing down with no finalizers left. Queue-based
+ * controllers (see `queueController`) declare `primary` inputs (each resource is a queue item) and
+ * `mapped` inputs (mapped to primary items); both may hold finalizers, as COSI's QPrimary/QMapped.
  */
-export type InputKind = 'weak' | 'strong' | 'destroyReady';
+export type InputKind = 'weak' | 'strong' | 'destroyReady' | 'primary' | 'mapped';
 
 /** A declared input: a kind (optionally one id) the controller reads and is woken by. */
 export interface ControllerInput {
@@ -27,6 +31,20 @@ export interface ControllerOutput {
   readonly kind: OutputKind;
 }
 
+/** Counters of a queue-based controller (COSI's QController metrics). */
+export interface QueueStats {
+  /** Items reconciled (successfully or not). */
+  readonly processed: number;
+  /** Reconciles and mappings that failed (each retried after its item's backoff). */
+  readonly failures: number;
+  /** Items that asked to be reconciled again later. */
+  readonly requeues: number;
+  /** Mapped-input events turned into primary items. */
+  readonly mapped: number;
+  /** Items waiting: ready, in progress or delayed. */
+  readonly queued: number;
+}
+
 /** A reactive controller: declares what it reads and writes, and runs until its context says stop. */
 export interface Controller {
   readonly name: string;
@@ -34,6 +52,8 @@ export interface Controller {
   outputs(): readonly ControllerOutput[];
   /** The controller's loop; throwing (or rejecting) gets it restarted with backoff. */
   run(ctx: ControllerContext): Promise<void>;
+  /** Queue counters, for controllers that keep a queue of items. */
+  queueStats?(): QueueStats;
 }
 
 /** Reads a controller may make: only its declared inputs and outputs. */
@@ -54,8 +74,14 @@ export interface ControllerWriter {
   ): Promise<Resource<S>>;
   destroy(ptr: ResourcePointer): Promise<void>;
   teardown(ptr: ResourcePointer): Promise<boolean>;
-  teardownAndDestroy(ptr: ResourcePointer): Promise<boolean>;
-  /** Finalizers may be put only on `strong` inputs. */
+  /**
+   * Tears down, waits for every finalizer to go, then destroys (true once gone). The wait ends with the
+   * engine (or `signal`): a round that must not wait uses {@link teardownAndDestroyIfReady}.
+   */
+  teardownAndDestroy(ptr: ResourcePointer, options?: { readonly signal?: AbortSignal }): Promise<boolean>;
+  /** Tears down and destroys only if nothing holds it; false while finalizers remain (it stays tearing down). */
+  teardownAndDestroyIfReady(ptr: ResourcePointer): Promise<boolean>;
+  /** Finalizers may be put only on `strong`, `primary` and `mapped` inputs. */
   addFinalizer(ptr: ResourcePointer, ...finalizers: string[]): Promise<Resource>;
   removeFinalizer(ptr: ResourcePointer, ...finalizers: string[]): Promise<Resource>;
 }
@@ -73,11 +99,14 @@ export interface ControllerContext extends ControllerReader, ControllerWriter {
   events(): AsyncIterable<void>;
   /** Wakes the controller itself (e.g. from its own timers or sockets). */
   trigger(): void;
+  /** Events of a declared input (or output) kind, counted as a read; for controllers that need each change. */
+  watchKind<S>(kind: TypedKind<S>, options?: WatchKindOptions): Observable<WatchEvent<S>>;
   /** From now on, remember which outputs this round wrote. */
   startTrackingOutputs(): void;
   /**
    * Tears down and destroys this controller's outputs of these kinds (default: every declared output in
-   * its default namespace) that were not written since tracking started.
+   * its default namespace) that were not written since tracking started. Never waits: an output another
+   * controller holds a finalizer on stays tearing down, and is destroyed by a later round once released.
    */
   cleanupOutputs(...kinds: ResourceKind[]): Promise<void>;
 }

@@ -1,7 +1,8 @@
 import type { Subscription } from 'rxjs';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
-import type { Controller, ControllerInput, ControllerOutput } from './controller.js';
+import type { Controller, QueueStats } from './controller.js';
 import { ScopedContext, type ControllerStats } from './controller-context.js';
+import { Runner } from './runner.js';
 import type { WatchEvent } from './core.js';
 import { ControllerStatusType, ptr } from './definition.js';
 import { RegistrationError } from './errors.js';
@@ -9,6 +10,7 @@ import { buildGraph, type ControllerGraph } from './graph.js';
 import { componentLogger, silentLogger, type Logger } from './logger.js';
 import { kindKey, type ResourceKind } from './resource.js';
 import type { State } from './state.js';
+import type { Resource } from './resource.js';
 
 /** Owner of the ControllerStatuses the engine writes. */
 export const RUNTIME_OWNER = 'controller-runtime';
@@ -26,83 +28,8 @@ export interface ControllerStatus extends ControllerStats {
   readonly backingOff: boolean;
   /** Crashes since the last good round; drives the restart backoff. */
   readonly consecutiveFailures: number;
-}
-
-/** Supervises one controller: its dirty latch, its restarts and its counters. */
-class Runner {
-  readonly stats: ControllerStats = { wakeups: 0, reads: 0, writes: 0, crashes: 0 };
-  readonly inputs: readonly ControllerInput[];
-  readonly outputs: readonly ControllerOutput[];
-  readonly logger: Logger;
-  dirty = true;
-  backingOff = false;
-  /** Its run returned (or the engine stopped it): it will not run again. */
-  finished = false;
-  failures = 0;
-  roundsThisAttempt = 0;
-  /** Status writes, chained so they land in order. */
-  published: Promise<void> = Promise.resolve();
-  /** Called when a round starts after crashes: the controller recovered. */
-  onRecovered: () => void = () => undefined;
-  /** Called when it settles: waiting with nothing pending, backing off, or finished. */
-  onSettled: () => void = () => undefined;
-  #waiter: (() => void) | undefined;
-  done: Promise<void> = Promise.resolve();
-
-  constructor(
-    readonly controller: Controller,
-    rootLogger: Logger,
-    private readonly isStopped: () => boolean,
-  ) {
-    this.inputs = [...controller.inputs()];
-    this.outputs = [...controller.outputs()];
-    this.logger = componentLogger(rootLogger, controller.name);
-  }
-
-  /** Sets the latch; `nextEvent` starts the round a macrotask later, so bursts of changes coalesce. */
-  wake(): void {
-    this.dirty = true;
-    this.#release();
-  }
-
-  /** Lets a waiting `nextEvent` re-check its conditions (wake-up or stop). */
-  #release(): void {
-    const waiter = this.#waiter;
-    this.#waiter = undefined;
-    waiter?.();
-  }
-
-  interrupt(): void {
-    this.#release();
-  }
-
-  /** Waiting for its next event with nothing pending: its last round is over. */
-  get idle(): boolean {
-    return this.#waiter !== undefined && !this.dirty;
-  }
-
-  async nextEvent(): Promise<boolean> {
-    // Asking for the next event means the previous round ended without throwing: forgive past crashes.
-    if (this.roundsThisAttempt++ > 0 && this.failures > 0) {
-      this.failures = 0;
-      this.onRecovered();
-    }
-    for (;;) {
-      if (this.isStopped()) return false;
-      if (this.dirty) {
-        // Yield a macrotask first so changes made in the same tick land in this round.
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        if (this.isStopped()) return false;
-        this.dirty = false;
-        this.stats.wakeups++;
-        return true;
-      }
-      await new Promise<void>((resolve) => {
-        this.#waiter = resolve;
-        this.onSettled();
-      });
-    }
-  }
+  /** Queue counters of a queue-based controller. */
+  readonly queue?: QueueStats;
 }
 
 /** Runs controllers: watches each input kind once, wakes controllers on changes, restarts crashed ones. */
@@ -133,13 +60,17 @@ export class Engine {
       throw new RegistrationError(`invalid controller name "${controller.name}"`);
     }
     if (this.#runners.has(controller.name)) throw new RegistrationError(`controller ${controller.name} is already registered`);
-    const runner = new Runner(controller, this.#rootLogger, () => this.#stopped);
+    const runner = new Runner(controller, this.#rootLogger, this.#state, () => this.#stopped);
     this.#checkDeclarations(runner);
     this.#runners.set(controller.name, runner);
     runner.onRecovered = () => this.#publish(runner, {});
     runner.onSettled = () => this.#onRunnerSettled();
     this.#publish(runner, {});
     for (const input of runner.inputs) this.#ensureWatch(input);
+    // Outputs are watched too, so their owner hears when the last finalizer of a torn-down one goes.
+    for (const output of runner.outputs) {
+      this.#ensureWatch({ namespace: this.#state.registry.require(output.type).defaultNamespace, type: output.type });
+    }
     if (this.#started) this.#launch(runner);
   }
 
@@ -214,7 +145,13 @@ export class Engine {
   /** Counters of every controller, by name. */
   stats(): ControllerStatus[] {
     return [...this.#runners.values()]
-      .map((r) => ({ name: r.controller.name, ...r.stats, backingOff: r.backingOff, consecutiveFailures: r.failures }))
+      .map((r) => ({
+        name: r.controller.name,
+        ...r.stats,
+        backingOff: r.backingOff,
+        consecutiveFailures: r.failures,
+        ...(r.controller.queueStats ? { queue: r.controller.queueStats() } : {}),
+      }))
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 
@@ -232,17 +169,19 @@ export class Engine {
 
   #dispatch(kind: ResourceKind, event: WatchEvent): void {
     if (event.type === 'errored') {
-      // Fell behind the history: watch again and wake everyone on this kind, since events were lost.
+      // Fell behind the history: watch again and wake everyone reading or writing this kind, since events were lost.
       this.#logger.warn({ kind: kindKey(kind), err: event.error }, 'input watch overrun; re-watching');
       this.#watches.delete(kindKey(kind));
       this.#ensureWatch(kind);
       for (const runner of this.#runners.values()) {
-        if (runner.inputs.some((i) => i.namespace === kind.namespace && i.type === kind.type)) runner.wake();
+        const reads = runner.inputs.some((i) => i.namespace === kind.namespace && i.type === kind.type);
+        if (reads || runner.outputs.some((o) => o.type === kind.type)) runner.wake();
       }
       return;
     }
     if (event.type === 'bootstrapped') return;
     const { metadata } = event.resource;
+    const released = event.type === 'updated' && isReleased(event.old, event.resource);
     for (const runner of this.#runners.values()) {
       const interested = runner.inputs.some((input) => {
         if (input.namespace !== kind.namespace || input.type !== kind.type) return false;
@@ -250,7 +189,9 @@ export class Engine {
         if (input.kind !== 'destroyReady') return true;
         return event.type !== 'destroyed' && metadata.phase === 'tearingDown' && metadata.finalizers.length === 0;
       });
-      if (interested) runner.wake();
+      // An output of this controller that its cleanup left tearing down is free to destroy now.
+      const ownOutputReleased = released && metadata.owner === runner.controller.name && runner.outputs.some((o) => o.type === kind.type);
+      if (interested || ownOutputReleased) runner.wake();
     }
   }
 
@@ -261,9 +202,9 @@ export class Engine {
   async #supervise(runner: Runner): Promise<void> {
     const { controller, logger } = runner;
     while (!this.#stopped) {
-      runner.dirty = true;
+      runner.schedule();
       runner.roundsThisAttempt = 0;
-      const ctx = new ScopedContext(controller.name, logger, this.#abort.signal, this.#state, runner.inputs, runner.outputs, runner.stats, {
+      const ctx = new ScopedContext(controller.name, logger, this.#abort.signal, runner.state, runner.inputs, runner.outputs, {
         nextEvent: () => runner.nextEvent(),
         trigger: () => runner.wake(),
       });
@@ -322,4 +263,9 @@ export class Engine {
       this.#timers.add(pending);
     });
   }
+}
+
+/** A tearing-down resource whose last finalizer just went: ready to destroy. */
+function isReleased(old: Resource, now: Resource): boolean {
+  return now.metadata.phase === 'tearingDown' && now.metadata.finalizers.length === 0 && old.metadata.finalizers.length > 0;
 }

@@ -1,9 +1,11 @@
+import type { ErrorCode } from './error-codes.js';
+
 /** One error base for the whole project: callers match on the stable `code`, never on message text. */
 export class KubeprismError extends Error {
-  /** Stable machine-readable code, e.g. `KP_ERR_NOT_FOUND`. */
-  readonly code: string;
+  /** Stable machine-readable code, one of `ERROR_CODES` (e.g. `KP_ERR_NOT_FOUND`). */
+  readonly code: ErrorCode;
 
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
@@ -95,7 +97,14 @@ export class WatchOverrunError extends KubeprismError {
   }
 }
 
-/** True when `err` is a KubeprismError carrying `code`. */
-export function hasCode(err: unknown, code: string): boolean {
+/** A watch bookmark that cannot be honoured: too old for the history, from another store instance or kind, or malformed. */
+export class BookmarkExpiredError extends KubeprismError {
+  constructor(message: string) {
+    super('KP_ERR_BOOKMARK_EXPIRED', message);
+  }
+}
+
+/** True when `err` is a KubeprismError carrying `code` (only known codes compile). */
+export function hasCode(err: unknown, code: ErrorCode): boolean {
   return err instanceof KubeprismError && err.code === code;
 }

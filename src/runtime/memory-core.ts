@@ -1,9 +1,19 @@
 import { isDeepStrictEqual } from 'node:util';
 import { freeze } from 'immer';
-import { Observable, type Subscriber } from 'rxjs';
-import type { CoreState, OwnerOptions, UpdateOptions, WatchEvent, WatchKindOptions } from './core.js';
-import { ConflictError, NotFoundError, OwnerConflictError, PhaseConflictError, WatchOverrunError } from './errors.js';
-import { matchesQuery, type ResourceQuery } from './query.js';
+import { Observable } from 'rxjs';
+import { BookmarkCodec } from './bookmark.js';
+import type {
+  BookmarkedWatchKindOptions,
+  CoreState,
+  OwnerOptions,
+  UpdateOptions,
+  WatchBookmarkEvent,
+  WatchEvent,
+  WatchKindOptions,
+} from './core.js';
+import { ConflictError, NotFoundError, OwnerConflictError, PhaseConflictError, ValidationError } from './errors.js';
+import { Collection, type Watcher } from './memory-collection.js';
+import { isFiltering, matchesQuery, type ResourceQuery } from './query.js';
 import {
   frozenCopy,
   kindKey,
@@ -18,78 +28,11 @@ import {
 
 /** Options of the in-memory store. */
 export interface InMemoryCoreOptions {
-  /** Events kept per kind for watchers still catching up; a watcher further behind gets an overrun error. */
+  /**
+   * Events kept per kind for watchers still catching up, tail requests and bookmark resumes; a watcher
+   * further behind gets an overrun error, an older bookmark a BookmarkExpiredError.
+   */
   readonly historyCapacity?: number;
-}
-
-type ChangeEvent =
-  | { type: 'created'; resource: Resource }
-  | { type: 'updated'; resource: Resource; old: Resource }
-  | { type: 'destroyed'; resource: Resource };
-
-interface Watcher {
-  position: number;
-  readonly id: string | undefined;
-  readonly query: ResourceQuery | undefined;
-  readonly subscriber: Subscriber<WatchEvent>;
-}
-
-/** One namespace+type: its items, a ring of recent events, and the watchers reading that ring. */
-class Collection {
-  readonly items = new Map<string, Resource>();
-  /** Grows with the events written (filled in order, so it stays packed) up to `capacity`, then wraps. */
-  readonly ring: ChangeEvent[] = [];
-  head = 0;
-  readonly watchers = new Set<Watcher>();
-  flushScheduled = false;
-
-  constructor(readonly capacity: number) {}
-
-  append(event: ChangeEvent): void {
-    this.ring[this.head % this.capacity] = event;
-    this.head++;
-    if (this.watchers.size > 0 && !this.flushScheduled) {
-      this.flushScheduled = true;
-      // Delivery is deferred so a burst of writes reaches watchers as one batch, never re-entrantly.
-      queueMicrotask(() => this.flush());
-    }
-  }
-
-  flush(): void {
-    this.flushScheduled = false;
-    for (const watcher of [...this.watchers]) this.deliver(watcher);
-  }
-
-  deliver(watcher: Watcher): void {
-    while (watcher.position < this.head && !watcher.subscriber.closed) {
-      if (this.head - watcher.position > this.capacity) {
-        this.watchers.delete(watcher);
-        watcher.subscriber.next({
-          type: 'errored',
-          error: new WatchOverrunError(`watcher fell ${this.head - watcher.position} events behind; history holds ${this.capacity}`),
-        });
-        watcher.subscriber.complete();
-        return;
-      }
-      const event = this.ring[watcher.position % this.capacity];
-      watcher.position++;
-      const translated = event && translate(event, watcher);
-      if (translated) watcher.subscriber.next(translated);
-    }
-  }
-}
-
-/** What a watcher sees of a change: filters turn "started matching" into created and "stopped matching" into destroyed. */
-function translate(event: ChangeEvent, watcher: Watcher): WatchEvent | undefined {
-  if (watcher.id !== undefined && event.resource.metadata.id !== watcher.id) return undefined;
-  if (!watcher.query) return event;
-  const nowMatches = matchesQuery(event.resource, watcher.query);
-  if (event.type !== 'updated') return nowMatches ? event : undefined;
-  const usedToMatch = matchesQuery(event.old, watcher.query);
-  if (usedToMatch && nowMatches) return event;
-  if (nowMatches) return { type: 'created', resource: event.resource };
-  if (usedToMatch) return { type: 'destroyed', resource: event.resource };
-  return undefined;
 }
 
 function byId(a: Resource, b: Resource): number {
@@ -100,6 +43,7 @@ function byId(a: Resource, b: Resource): number {
 export class InMemoryCore implements CoreState {
   readonly #collections = new Map<string, Collection>();
   readonly #capacity: number;
+  readonly #bookmarks = new BookmarkCodec();
 
   constructor(options: InMemoryCoreOptions = {}) {
     this.#capacity = options.historyCapacity ?? 4096;
@@ -112,7 +56,7 @@ export class InMemoryCore implements CoreState {
     const key = kindKey(kind);
     let collection = this.#collections.get(key);
     if (!collection) {
-      collection = new Collection(this.#capacity);
+      collection = new Collection(kind, this.#capacity, this.#bookmarks.prefix(kind));
       this.#collections.set(key, collection);
     }
     return collection;
@@ -158,7 +102,7 @@ export class InMemoryCore implements CoreState {
       spec: res.spec,
     });
     collection.items.set(id, stored);
-    collection.append({ type: 'created', resource: stored });
+    collection.append({ type: 'created', resource: stored, bookmark: collection.nextBookmark() });
     return stored;
   }
 
@@ -181,12 +125,6 @@ export class InMemoryCore implements CoreState {
     if (current.metadata.phase === 'tearingDown' && res.metadata.phase === 'running') {
       throw new PhaseConflictError(`resource ${key} is tearing down and cannot go back to running`);
     }
-    const unchanged =
-      current.metadata.phase === res.metadata.phase &&
-      isDeepStrictEqual(current.metadata.labels, res.metadata.labels) &&
-      isDeepStrictEqual(current.metadata.annotations, res.metadata.annotations) &&
-      isDeepStrictEqual(current.spec, res.spec);
-    if (unchanged) return current;
     const stored = frozenCopy<Resource>({
       metadata: {
         ...current.metadata,
@@ -199,7 +137,7 @@ export class InMemoryCore implements CoreState {
       spec: res.spec,
     });
     collection.items.set(res.metadata.id, stored);
-    collection.append({ type: 'updated', resource: stored, old: current });
+    collection.append({ type: 'updated', resource: stored, old: current, bookmark: collection.nextBookmark() });
     return stored;
   }
 
@@ -213,7 +151,7 @@ export class InMemoryCore implements CoreState {
       throw new ConflictError(`resource ${pointerKey(ptr)} has pending finalizers: ${current.metadata.finalizers.join(', ')}`);
     }
     collection.items.delete(ptr.id);
-    collection.append({ type: 'destroyed', resource: current });
+    collection.append({ type: 'destroyed', resource: current, bookmark: collection.nextBookmark() });
   }
 
   async addFinalizer(ptr: ResourcePointer, ...finalizers: string[]): Promise<Resource> {
@@ -241,7 +179,7 @@ export class InMemoryCore implements CoreState {
       true,
     );
     collection.items.set(ptr.id, stored);
-    collection.append({ type: 'updated', resource: stored, old: current });
+    collection.append({ type: 'updated', resource: stored, old: current, bookmark: collection.nextBookmark() });
     return stored;
   }
 
@@ -250,19 +188,39 @@ export class InMemoryCore implements CoreState {
       const collection = this.#collection(ptr);
       const current = collection.items.get(ptr.id);
       subscriber.next(current ? { type: 'created', resource: current } : { type: 'destroyed', resource: tombstone(ptr) });
-      return this.#attach(collection, { position: collection.head, id: ptr.id, query: undefined, subscriber });
+      return this.#attach(collection, { position: collection.head, id: ptr.id, query: undefined, bookmarks: false, subscriber });
     });
   }
 
-  watchKind(kind: ResourceKind, options: WatchKindOptions = {}): Observable<WatchEvent> {
-    return new Observable<WatchEvent>((subscriber) => {
+  watchKind(kind: ResourceKind, options: BookmarkedWatchKindOptions): Observable<WatchEvent | WatchBookmarkEvent>;
+  watchKind(kind: ResourceKind, options?: WatchKindOptions): Observable<WatchEvent>;
+  watchKind(kind: ResourceKind, options: WatchKindOptions & { bookmarks?: boolean } = {}): Observable<WatchEvent | WatchBookmarkEvent> {
+    return new Observable<WatchEvent | WatchBookmarkEvent>((subscriber) => {
       const collection = this.#collection(kind);
-      const query = options.labels || options.idRegexp ? options : undefined;
+      const query = isFiltering(options) ? options : undefined;
+      let position = collection.head;
+      try {
+        checkStart(kind, options);
+        if (options.startFromBookmark !== undefined) {
+          position = this.#bookmarks.resume(options.startFromBookmark, kind, collection.head, collection.capacity);
+        } else if (options.tailEvents) {
+          position = Math.max(0, collection.head - Math.min(options.tailEvents, collection.capacity));
+        }
+      } catch (err) {
+        subscriber.error(err);
+        return undefined;
+      }
       if (options.bootstrap) {
         for (const resource of matching(collection, query)) subscriber.next({ type: 'created', resource });
-        subscriber.next({ type: 'bootstrapped' });
+        subscriber.next({ type: 'bootstrapped', kind: collection.kind, bookmark: collection.bookmark(position) });
+      } else if (options.bookmarks) {
+        subscriber.next({ type: 'bookmark', kind: collection.kind, bookmark: collection.bookmark(position) });
       }
-      return this.#attach(collection, { position: collection.head, id: undefined, query, subscriber });
+      const watcher: Watcher = { position, id: undefined, query, bookmarks: options.bookmarks === true, subscriber };
+      const detach = this.#attach(collection, watcher);
+      // Tail and resume replay what the history holds at once; live events follow as they come.
+      if (position < collection.head) collection.deliver(watcher);
+      return detach;
     });
   }
 
@@ -270,6 +228,27 @@ export class InMemoryCore implements CoreState {
     if (watcher.subscriber.closed) return () => undefined;
     collection.watchers.add(watcher);
     return () => collection.watchers.delete(watcher);
+  }
+}
+
+/** Refuses start options that contradict each other (COSI refuses the same combinations). */
+function checkStart(kind: ResourceKind, options: WatchKindOptions): void {
+  const where = `watch of ${kindKey(kind)}`;
+  const tail = options.tailEvents;
+  if (tail !== undefined && (!Number.isSafeInteger(tail) || tail < 0)) {
+    throw new ValidationError(`${where}: tailEvents must be a non-negative integer`, [
+      { path: 'tailEvents', message: 'must be a non-negative integer' },
+    ]);
+  }
+  const starts = [
+    options.bootstrap ? 'bootstrap' : undefined,
+    tail ? 'tailEvents' : undefined,
+    options.startFromBookmark !== undefined ? 'startFromBookmark' : undefined,
+  ].filter((s) => s !== undefined);
+  if (starts.length > 1) {
+    throw new ValidationError(`${where}: ${starts.join(' and ')} exclude each other`, [
+      { path: starts[1] ?? '', message: `cannot be combined with ${starts[0] ?? ''}` },
+    ]);
   }
 }
 

@@ -57,6 +57,26 @@ export interface NewResource<S = unknown> {
   readonly spec: S;
 }
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Longest resource id (UTF-16 code units): far beyond any name or path an id is made of. */
+export const RESOURCE_ID_MAX_LENGTH = 1024;
+
+/**
+ * What is wrong with a resource id, or undefined when it is fine: any non-empty string (`/`, spaces and
+ * any other printable character included, as in COSI) up to {@link RESOURCE_ID_MAX_LENGTH}, without
+ * control characters (they would garble logs and tables) and well-formed Unicode (so it survives JSON
+ * and URL escaping).
+ */
+export function resourceIdProblem(id: string): string | undefined {
+  if (id.length === 0) return 'must not be empty';
+  if (id.length > RESOURCE_ID_MAX_LENGTH) return `is ${id.length} characters long; at most ${RESOURCE_ID_MAX_LENGTH} are allowed`;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(id)) return 'must not contain control characters';
+  if (LONE_SURROGATE.test(id)) return 'must be well-formed Unicode (no lone surrogates)';
+  return undefined;
+}
+
 /** `namespace/type/id`, used as a map key and in messages. */
 export function pointerKey(ptr: ResourcePointer): string {
   return `${ptr.namespace}/${ptr.type}/${ptr.id}`;

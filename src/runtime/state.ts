@@ -1,21 +1,31 @@
 import { produce, type Draft } from 'immer';
-import type { Observable, Subscription } from 'rxjs';
-import type { CoreState, OwnerOptions, UpdateOptions, WatchEvent, WatchKindOptions } from './core.js';
+import type { Observable } from 'rxjs';
+import type {
+  BookmarkedWatchKindOptions,
+  CoreState,
+  OwnerOptions,
+  UpdateOptions,
+  WatchBookmarkEvent,
+  WatchEvent,
+  WatchKindOptions,
+} from './core.js';
 import { ControllerStatusType, NamespaceType, ResourceDefinitionType, RUNTIME_NAMESPACE, type ResourceDefinition } from './definition.js';
-import { ConflictError, hasCode, NotFoundError, ValidationError, type FieldIssue } from './errors.js';
+import { ConflictError, hasCode, NotFoundError } from './errors.js';
 import { InMemoryCore, type InMemoryCoreOptions } from './memory-core.js';
 import type { ResourceQuery } from './query.js';
 import { TypeRegistry } from './registry.js';
+import { type NewResource, type Resource, type ResourceKind, type ResourcePointer, type TypedKind } from './resource.js';
 import {
-  MAX_SPEC_DEPTH,
-  nestsDeeperThan,
-  pointerKey,
-  type NewResource,
-  type Resource,
-  type ResourceKind,
-  type ResourcePointer,
-  type TypedKind,
-} from './resource.js';
+  contextUntilTeardown,
+  watchFor,
+  watchKindAggregated,
+  type AggregatedKind,
+  type AggregatedWatchOptions,
+  type WatchForOptions,
+} from './state-watch.js';
+import { checkNoOpWrite, invalid, unchanged, validateWrite } from './validation.js';
+
+export type { AggregatedKind, AggregatedWatchOptions, WatchForOptions } from './state-watch.js';
 
 /** What a `modify` callback may change: the spec, labels and annotations, as an immer draft. */
 export interface ModifyDraft<S> {
@@ -24,19 +34,19 @@ export interface ModifyDraft<S> {
   annotations: Record<string, string>;
 }
 
-/** Options for `modify`: the writer, and the spec a missing resource starts from. */
+/** Options for `modify`: the writer, the spec a missing resource starts from, and when to give up. */
 export interface ModifyOptions<S> extends UpdateOptions {
   readonly initialSpec?: S;
-}
-
-/** Options for waiting on a resource. */
-export interface WatchForOptions {
+  /** Ends the retries of lost version races (rejecting with the signal's reason); without it, retries until it lands. */
   readonly signal?: AbortSignal;
 }
 
-const ID_PATTERN = /^[^\s/]{1,253}$/;
+/** Options for `teardownAndDestroy`: the writer, and how long to wait for the finalizers. */
+export interface TeardownAndDestroyOptions extends OwnerOptions {
+  readonly signal?: AbortSignal;
+}
+
 const META_NAMESPACE = 'meta';
-const MODIFY_ATTEMPTS = 8;
 
 /** Options for {@link createState}. */
 export interface StateOptions extends InMemoryCoreOptions {
@@ -91,34 +101,7 @@ export class State implements CoreState {
 
   /** Checks identity, labels and spec of a write; returns the resource with its spec as the schema normalized it. */
   validate<R extends NewResource | Resource>(res: R): R {
-    const def = this.registry.require(res.metadata.type);
-    const issues: FieldIssue[] = [];
-    if (!this.registry.hasNamespace(res.metadata.namespace)) {
-      issues.push({ path: 'metadata.namespace', message: `namespace "${res.metadata.namespace}" is not registered` });
-    }
-    if (!ID_PATTERN.test(res.metadata.id)) {
-      issues.push({ path: 'metadata.id', message: 'must be 1-253 characters without whitespace or "/"' });
-    }
-    for (const field of ['labels', 'annotations'] as const) {
-      for (const [key, value] of Object.entries(res.metadata[field] ?? {})) {
-        if (key === '' || typeof value !== 'string') {
-          issues.push({ path: `metadata.${field}.${key}`, message: 'keys must be non-empty and values strings' });
-        }
-      }
-    }
-    // Checked first and without recursion: a spec nested thousands deep would overflow the stack in the
-    // schema, the copy or the freeze, a RangeError no caller expects, instead of a validation error.
-    if (nestsDeeperThan(res.spec, MAX_SPEC_DEPTH)) {
-      throw invalid(res.metadata, [...issues, { path: 'spec', message: `nested more than ${MAX_SPEC_DEPTH} levels deep` }]);
-    }
-    const parsed = def.schema.safeParse(res.spec);
-    if (!parsed.success) {
-      for (const issue of parsed.error.issues) {
-        issues.push({ path: ['spec', ...issue.path.map(String)].join('.'), message: issue.message });
-      }
-    }
-    if (issues.length > 0 || !parsed.success) throw invalid(res.metadata, issues);
-    return { ...res, spec: parsed.data };
+    return validateWrite(this.registry, res);
   }
 
   get<S>(ptr: ResourcePointer<S>): Promise<Resource<S>>;
@@ -146,6 +129,7 @@ export class State implements CoreState {
     return this.core.create(this.validate(res), options);
   }
 
+  /** Always writes (version + 1, an `updated` event), even when nothing changed; `modify` skips no-op writes. */
   update<S>(res: Resource<S>, options?: UpdateOptions): Promise<Resource<S>>;
   async update(res: Resource, options?: UpdateOptions): Promise<Resource> {
     return this.core.update(this.validate(res), options);
@@ -168,20 +152,31 @@ export class State implements CoreState {
     return this.core.watch(ptr);
   }
 
+  watchKind<S>(kind: TypedKind<S>, options: BookmarkedWatchKindOptions): Observable<WatchEvent<S> | WatchBookmarkEvent>;
   watchKind<S>(kind: TypedKind<S>, options?: WatchKindOptions): Observable<WatchEvent<S>>;
-  watchKind(kind: ResourceKind, options?: WatchKindOptions): Observable<WatchEvent> {
+  watchKind(kind: ResourceKind, options?: WatchKindOptions): Observable<WatchEvent | WatchBookmarkEvent> {
     return this.core.watchKind(kind, options);
+  }
+
+  /** Several kinds in one stream of batches, one bootstrap per kind (see {@link watchKindAggregated}). */
+  watchKindAggregated(
+    kinds: readonly AggregatedKind[],
+    options?: AggregatedWatchOptions,
+  ): Observable<Array<WatchEvent | WatchBookmarkEvent>> {
+    return watchKindAggregated(this.core, kinds, options);
   }
 
   /**
    * Creates or updates a resource through an immer draft. A missing resource starts from `initialSpec`
-   * (or `{}`); a callback that changes nothing writes nothing. Retries when it loses a version race.
+   * (or `{}`); a callback whose result (after schema normalization) equals the stored resource writes
+   * nothing (COSI's UpdateWithConflicts). Retries version races until it lands or `signal` aborts.
    */
   async modify<S>(ptr: ResourcePointer<S>, mutate: (draft: ModifyDraft<S>) => void, options: ModifyOptions<S> = {}): Promise<Resource<S>> {
-    for (let attempt = 1; ; attempt++) {
+    const { signal, initialSpec, ...writeOptions } = options;
+    for (;;) {
       const current = await this.find(ptr);
       const base = {
-        spec: current ? current.spec : (options.initialSpec ?? ({} as S)),
+        spec: current ? current.spec : (initialSpec ?? ({} as S)),
         labels: { ...current?.metadata.labels },
         annotations: { ...current?.metadata.annotations },
       };
@@ -200,23 +195,30 @@ export class State implements CoreState {
           const { namespace, type, id } = ptr;
           return await this.create<S>(
             { metadata: { namespace, type, id, labels: next.labels, annotations: next.annotations }, spec: next.spec },
-            options,
+            writeOptions,
           );
         }
-        return await this.update<S>(
-          { metadata: { ...current.metadata, labels: next.labels, annotations: next.annotations }, spec: next.spec },
-          options,
-        );
+        const candidate = this.validate<Resource<S>>({
+          metadata: { ...current.metadata, labels: next.labels, annotations: next.annotations },
+          spec: next.spec,
+        });
+        if (unchanged(current, candidate)) {
+          checkNoOpWrite(current, writeOptions);
+          return current;
+        }
+        return (await this.core.update(candidate, writeOptions)) as Resource<S>;
       } catch (err) {
+        // Lost a race (version moved, created or destroyed meanwhile): read again and re-apply the change.
         const lostRace = hasCode(err, 'KP_ERR_CONFLICT') || (current !== undefined && hasCode(err, 'KP_ERR_NOT_FOUND'));
-        if (!lostRace || attempt >= MODIFY_ATTEMPTS) throw err;
+        if (!lostRace) throw err;
+        signal?.throwIfAborted();
       }
     }
   }
 
   /** Moves a resource to `tearingDown`; true when no finalizers remain (ready to destroy). */
   async teardown(ptr: ResourcePointer, options: OwnerOptions = {}): Promise<boolean> {
-    for (let attempt = 1; ; attempt++) {
+    for (;;) {
       const current = await this.get(ptr);
       if (current.metadata.phase === 'tearingDown') return current.metadata.finalizers.length === 0;
       try {
@@ -226,21 +228,44 @@ export class State implements CoreState {
         );
         return updated.metadata.finalizers.length === 0;
       } catch (err) {
-        if (!hasCode(err, 'KP_ERR_CONFLICT') || attempt >= MODIFY_ATTEMPTS) throw err;
+        // Someone else wrote in between (a finalizer, a spec change): every retry follows a write that landed.
+        if (!hasCode(err, 'KP_ERR_CONFLICT')) throw err;
       }
     }
   }
 
-  /** Tears down, then destroys if no finalizers remain; true when destroyed. Never waits. */
-  async teardownAndDestroy(ptr: ResourcePointer, options: OwnerOptions = {}): Promise<boolean> {
-    if (!(await this.teardown(ptr, options))) return false;
+  /**
+   * Tears down, waits until every finalizer is gone, then destroys (COSI's TeardownAndDestroy): it does
+   * not give up while finalizers remain, only when `signal` aborts (rejecting with its reason, the
+   * resource left tearing down). Resolves true once the resource is gone, including when someone else
+   * destroyed it first. For a caller that must not wait, {@link teardownAndDestroyIfReady}.
+   */
+  async teardownAndDestroy(ptr: ResourcePointer, options: TeardownAndDestroyOptions = {}): Promise<boolean> {
+    const { signal, ...owner } = options;
+    for (;;) {
+      signal?.throwIfAborted();
+      if (!(await this.teardownAndDestroyIfReady(ptr, owner))) {
+        await this.watchFor(ptr, (res) => res === undefined || res.metadata.finalizers.length === 0, signal ? { signal } : {});
+        continue;
+      }
+      return true;
+    }
+  }
+
+  /**
+   * Tears down, then destroys only if no finalizer holds the resource; never waits. False when
+   * finalizers remain: the resource stays tearing down until their holders release it, and a later
+   * call destroys it (what controller output cleanup does, as COSI's controller runtime).
+   */
+  async teardownAndDestroyIfReady(ptr: ResourcePointer, options: OwnerOptions = {}): Promise<boolean> {
     try {
+      if (!(await this.teardown(ptr, options))) return false;
       await this.destroy(ptr, options);
       return true;
     } catch (err) {
-      // A finalizer added between teardown and destroy: the holder will release it and we retry later.
-      if (err instanceof ConflictError) return false;
       if (err instanceof NotFoundError) return true;
+      // A finalizer added between teardown and destroy: the holder will release it.
+      if (err instanceof ConflictError) return false;
       throw err;
     }
   }
@@ -254,48 +279,14 @@ export class State implements CoreState {
     predicate: (res: Resource<S> | undefined) => boolean,
     options: WatchForOptions = {},
   ): Promise<Resource<S> | undefined> {
-    const { signal } = options;
-    return new Promise((resolve, reject) => {
-      let subscription: Subscription | undefined;
-      let done = false;
-      const finish = (outcome: () => void): void => {
-        done = true;
-        subscription?.unsubscribe();
-        signal?.removeEventListener('abort', onAbort);
-        outcome();
-      };
-      const onAbort = (): void => finish(() => reject(signal?.reason));
-      if (signal?.aborted) return onAbort();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const subscribe = (): void => {
-        subscription = this.watch(ptr).subscribe({
-          next: (event) => {
-            if (event.type === 'errored') {
-              subscription?.unsubscribe();
-              queueMicrotask(subscribe);
-              return;
-            }
-            if (event.type === 'bootstrapped') return;
-            const res = event.type === 'destroyed' ? undefined : event.resource;
-            let satisfied: boolean;
-            try {
-              satisfied = predicate(res);
-            } catch (err) {
-              return finish(() => reject(err));
-            }
-            if (satisfied) finish(() => resolve(res));
-          },
-          error: (err: unknown) => finish(() => reject(err)),
-        });
-        // The first event arrives synchronously: it may have finished us before `subscription` was set.
-        if (done) subscription.unsubscribe();
-      };
-      subscribe();
-    });
+    return watchFor(this.core, ptr, predicate, options);
   }
-}
 
-/** A write refused by validation: every issue, in the message too. */
-function invalid(ptr: ResourcePointer, issues: readonly FieldIssue[]): ValidationError {
-  return new ValidationError(`invalid ${pointerKey(ptr)}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, [...issues]);
+  /**
+   * A signal that aborts when the resource starts tearing down or is destroyed (at once when absent), or
+   * when `parent` aborts: the life of work tied to that resource (COSI's teardown context).
+   */
+  contextUntilTeardown(ptr: ResourcePointer, parent?: AbortSignal): AbortSignal {
+    return contextUntilTeardown(this.core, ptr, parent);
+  }
 }

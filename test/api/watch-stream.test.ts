@@ -49,7 +49,7 @@ async function thingState(historyCapacity = 4096): Promise<State> {
   return state;
 }
 
-function open(state: State, res: FakeResponse, maxBufferedBytes = 1 << 20) {
+function open(state: State, res: FakeResponse, maxBufferedBytes = 1 << 20, extra: { bookmarks?: boolean; resume?: string } = {}) {
   return streamWatch(res as unknown as ServerResponse, {
     state,
     kind: kindOf(Thing),
@@ -57,11 +57,23 @@ function open(state: State, res: FakeResponse, maxBufferedBytes = 1 << 20) {
     maxBufferedBytes,
     lingerMs: 50,
     logger: silentLogger(),
+    ...extra,
   });
 }
 
+/** A turn of the event loop: every event written so far has reached the stream. */
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 const summary = (res: FakeResponse) =>
   res.lines().map((l) => [l.event ?? 'error', (l.resource as { metadata: { id: string } } | undefined)?.metadata.id]);
+
+/** Lines as short strings: `created a`, `bootstrapped`, `bookmark`. */
+const brief = (lines: Array<Record<string, unknown>>): string[] =>
+  lines.map((l) => {
+    const id = (l.resource as { metadata: { id: string } } | undefined)?.metadata.id;
+    const event = typeof l.event === 'string' ? l.event : 'error';
+    return id === undefined ? event : `${event} ${id}`;
+  });
 
 describe('watch stream', () => {
   it('ends the stream with an error line when the client stops reading, instead of buffering without bound', async () => {
@@ -127,6 +139,66 @@ describe('watch stream', () => {
     }
     expect([...believed].sort()).toEqual((await state.list(kindOf(Thing))).map((r) => r.metadata.id));
     res.destroy();
+  });
+
+  it('names the kind it bootstrapped', async () => {
+    const state = await thingState();
+    const res = new FakeResponse();
+    open(state, res);
+    expect(res.lines()).toEqual([{ event: 'bootstrapped', namespace: 'cluster', type: Thing.type }]);
+    res.destroy();
+  });
+
+  it('sends bookmarks after the bootstrap and after each batch; resuming from any of them misses and repeats nothing', async () => {
+    const state = await thingState();
+    await state.create({ metadata: ptr(Thing, 'a'), spec: { data: '1' } });
+    const res = new FakeResponse();
+    open(state, res, 1 << 20, { bookmarks: true });
+    await state.create({ metadata: ptr(Thing, 'b'), spec: { data: '1' } });
+    await turn();
+    await state.modify(ptr(Thing, 'a'), (d) => void (d.spec.data = '2'));
+    await state.destroy(ptr(Thing, 'b'));
+    await turn();
+    res.destroy();
+    const lines = res.lines();
+    // One bookmark follows the bootstrap, one each batch (how writes fall into batches is the store's business).
+    expect(brief(lines).filter((l) => l !== 'bookmark')).toEqual(['created a', 'bootstrapped', 'created b', 'updated a', 'destroyed b']);
+    expect(brief(lines).slice(0, 5)).toEqual(['created a', 'bootstrapped', 'bookmark', 'created b', 'bookmark']);
+    expect(brief(lines).at(-1)).toBe('bookmark');
+    for (const [i, line] of lines.entries()) {
+      if (line.event !== 'bookmark') continue;
+      const resumed = new FakeResponse();
+      open(state, resumed, 1 << 20, { bookmarks: true, resume: line.bookmark as string });
+      await turn();
+      // No bootstrap: what followed that bookmark, each event once, then the bookmark of the end.
+      const after = lines.slice(i + 1);
+      const got = resumed.lines();
+      expect(resumed.status).toBe(200);
+      expect(brief(got).filter((l) => l !== 'bookmark')).toEqual(brief(after).filter((l) => l !== 'bookmark'));
+      expect(got.at(-1)).toEqual(after.at(-1)); // undefined for both when nothing followed
+      resumed.destroy();
+    }
+  });
+
+  it('answers 410 before any line for a bookmark it cannot honour', async () => {
+    const state = await thingState(4);
+    const res = new FakeResponse();
+    open(state, res, 1 << 20, { bookmarks: true });
+    const [, bookmark] = res.lines();
+    res.destroy();
+    for (let i = 0; i < 5; i++) await state.create({ metadata: ptr(Thing, `t${i}`), spec: { data: 'x' } });
+    const restarted = await thingState();
+    for (const [store, mark] of [
+      [state, bookmark?.bookmark as string], // fell out of the history
+      [restarted, bookmark?.bookmark as string], // another store instance: the agent restarted
+      [state, 'not-a-bookmark'],
+    ] as const) {
+      const resumed = new FakeResponse();
+      open(store, resumed, 1 << 20, { resume: mark });
+      expect(resumed.status).toBe(410);
+      expect(resumed.lines()).toEqual([{ error: { code: 'KP_ERR_BOOKMARK_EXPIRED', message: expect.stringMatching(/list again/) } }]);
+      expect(resumed.writableEnded).toBe(true);
+    }
   });
 
   it('unsubscribes when the client goes away', async () => {

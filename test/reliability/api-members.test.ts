@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ID_PATTERN, MAX_ID_LENGTH, memberSpecSchema, type MemberSpec } from '../../src/config/index.js';
+import { memberSpecSchema, type MemberSpec } from '../../src/config/index.js';
+import { RESOURCE_ID_MAX_LENGTH, resourceIdProblem } from '../../src/runtime/index.js';
 import { call } from '../api/helpers.js';
 import { whoAnswers } from '../harness/fake-apiserver.js';
 import { endpointsSettled, junkMemberSpec, startApiAgent, validMemberSpec, type ApiAgent } from './api-fixture.js';
@@ -30,7 +31,8 @@ afterAll(async () => {
 
 type Op = { kind: 'put'; id: string; spec: unknown; yaml: boolean } | { kind: 'delete'; id: string };
 
-const ids = fc.constantFrom('cp-a', 'cp-b', 'cp-c', 'w-1', 'node.example.com', 'bad id', '-lead', 'x'.repeat(MAX_ID_LENGTH + 1));
+// Ids follow the runtime's rule (any printable string, "/" and spaces included, up to 1024 characters).
+const ids = fc.constantFrom('cp-a', 'cp-b', 'w-1', 'node.example.com', 'a b/c', '-lead', 'bad\tid', 'x'.repeat(RESOURCE_ID_MAX_LENGTH + 1));
 const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('put' as const), id: ids, spec: validMemberSpec, yaml: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('put' as const), id: ids, spec: junkMemberSpec, yaml: fc.boolean() }) },
@@ -38,7 +40,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 );
 
 const route = (id: string): string => `/v1/resources/members/${encodeURIComponent(id)}`;
-const usableId = (id: string): boolean => id.length <= MAX_ID_LENGTH && ID_PATTERN.test(id);
+const usableId = (id: string): boolean => resourceIdProblem(id) === undefined;
 
 interface ErrorBody {
   error: { code: string; message: string; issues?: Array<{ path: string; message: string }> };
@@ -48,7 +50,7 @@ interface ErrorBody {
 async function apply(o: Op, model: Map<string, MemberSpec>): Promise<void> {
   if (o.kind === 'delete') {
     const res = await call(t.base, 'DELETE', route(o.id));
-    const want = model.has(o.id) ? 200 : /\s/.test(o.id) || o.id.length > MAX_ID_LENGTH ? 400 : 404;
+    const want = model.has(o.id) ? 200 : usableId(o.id) ? 404 : 400;
     expect(res.status, `DELETE ${o.id}: ${res.text}`).toBe(want);
     if (want === 200) {
       model.delete(o.id);

@@ -220,6 +220,34 @@ describe('controller engine', () => {
     await eventuallyList(state, kindOf(Strs), (items) => expect(items.map((s) => s.metadata.id)).toEqual(['a', 'c']));
   });
 
+  it('cleans up without blocking on an output someone holds, and destroys it once released', async () => {
+    const mirror = reconcileController({
+      name: 'MirrorController',
+      inputs: [inputOf(Ints)],
+      outputs: [outputOf(Strs)],
+      async reconcile(ctx) {
+        for (const int of await ctx.list(kindOf(Ints))) {
+          await ctx.modify(ptr(Strs, int.metadata.id), (d) => void (d.spec.value = String(int.spec.value)));
+        }
+      },
+    });
+    await setup(mirror);
+    await state.create({ metadata: ptr(Ints, 'keep'), spec: { value: 1 } });
+    await state.create({ metadata: ptr(Ints, 'stale'), spec: { value: 1 } });
+    await eventuallyList(state, kindOf(Strs), (items) => expect(items.map((s) => s.metadata.id)).toEqual(['keep', 'stale']));
+    await state.addFinalizer(ptr(Strs, 'stale'), 'someone-else');
+    await state.destroy(ptr(Ints, 'stale'));
+    await eventuallyResource(state, ptr(Strs, 'stale'), (r) => expect(r?.metadata.phase).toBe('tearingDown'));
+    // The round did not wait on the held output: the controller keeps serving other changes.
+    await state.modify(ptr(Ints, 'keep'), (d) => void (d.spec.value = 2));
+    await eventuallyResource(state, ptr(Strs, 'keep'), (r) => expect(r?.spec.value).toBe('2'));
+    expect((await state.get(ptr(Strs, 'stale'))).metadata.phase).toBe('tearingDown');
+    // Released: the engine wakes its owner, whose cleanup destroys it, with no input change needed.
+    await state.removeFinalizer(ptr(Strs, 'stale'), 'someone-else');
+    await eventuallyResource(state, ptr(Strs, 'stale'), (r) => expect(r).toBeUndefined());
+    expect(engine.stats()[0]?.crashes).toBe(0);
+  });
+
   it('skips a round quietly when a dependency is missing', async () => {
     const needsInt = reconcileController({
       name: 'NeedsIntController',
@@ -279,28 +307,37 @@ describe('controller engine', () => {
     expect((await state.get(ptr(Strs, 'foreign'))).spec.value).toBe('theirs');
   });
 
-  it('counts reads (outputs read back included) and writes per controller', async () => {
+  it('counts like COSI: a wake-up when it is scheduled, a read or write for every store call through the context', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
     const counted: Controller = {
       name: 'CountedController',
       inputs: () => [inputOf(Ints, { id: 'a' })],
       outputs: () => [outputOf(Strs)],
       async run(ctx) {
+        await gate;
         while (await ctx.nextEvent()) {
-          const int = await ctx.find(ptr(Ints, 'a')); // read 1
+          const int = await ctx.find(ptr(Ints, 'a')); // read
           if (!int) continue;
-          await ctx.find(ptr(Strs, 'a')); // read 2: its own output
-          await ctx.modify(ptr(Strs, 'a'), (d) => void (d.spec.value = String(int.spec.value))); // write 1
+          await ctx.find(ptr(Strs, 'a')); // read: its own output
+          await ctx.modify(ptr(Strs, 'a'), (d) => void (d.spec.value = String(int.spec.value))); // read + write (create)
+          await ctx.modify(ptr(Strs, 'a'), (d) => void (d.spec.value = String(int.spec.value))); // read, no write: a no-op
         }
       },
     };
     await setup(counted);
+    // The initial round is scheduled (counted) though it has not run yet.
+    expect(engine.stats()[0]).toMatchObject({ wakeups: 1, reads: 0, writes: 0 });
+    open();
     await engine.settled();
-    const idle = engine.stats().find((s) => s.name === 'CountedController');
+    const idle = engine.stats()[0]!;
+    expect(idle).toMatchObject({ wakeups: 1, reads: 1, writes: 0 });
     await state.create({ metadata: ptr(Ints, 'a'), spec: { value: 1 } });
     await engine.settled();
-    const after = engine.stats().find((s) => s.name === 'CountedController');
-    expect({ reads: (after?.reads ?? 0) - (idle?.reads ?? 0), writes: (after?.writes ?? 0) - (idle?.writes ?? 0) }).toEqual({
-      reads: 2,
+    const after = engine.stats()[0]!;
+    expect({ wakeups: after.wakeups - idle.wakeups, reads: after.reads - idle.reads, writes: after.writes - idle.writes }).toEqual({
+      wakeups: 1,
+      reads: 4,
       writes: 1,
     });
   });
@@ -329,6 +366,7 @@ describe('controller engine', () => {
     await setup(intToStr());
     await state.create({ metadata: ptr(Ints, 'counter'), spec: { value: 0 } });
     await eventuallyResource(state, ptr(Strs, 'counter'), (r) => expect(r?.spec.value).toBe('0'));
+    await engine.settled(); // its own finalizer write on the input scheduled one more round: let it run
     const before = engine.stats()[0]!.wakeups;
     for (let i = 1; i <= 1000; i++) {
       await state.modify(ptr(Ints, 'counter'), (d) => void (d.spec.value = i));

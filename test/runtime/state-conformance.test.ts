@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { createState, defineResource, InMemoryCore } from '../../src/runtime/index.js';
-import { stateConformance } from './state-conformance.js';
+import { stateConformance, type ConformanceFactory } from './state-conformance.js';
+import { watchConformance } from './watch-conformance.js';
 
 const Things = defineResource({
   type: 'Things.test.kubeprism.dev',
@@ -8,13 +9,18 @@ const Things = defineResource({
   schema: z.object({ value: z.string() }),
 });
 
-stateConformance('InMemoryCore', async ({ historyCapacity }) => ({
+const inMemory: ConformanceFactory = async ({ historyCapacity }) => ({
   core: new InMemoryCore({ historyCapacity }),
   kind: { namespace: 'test', type: Things.type },
-}));
+});
 
-stateConformance('State (validating wrapper over InMemoryCore)', async ({ historyCapacity }) => {
+const validating: ConformanceFactory = async ({ historyCapacity }) => {
   const state = await createState({ historyCapacity });
   await state.registerType(Things);
   return { core: state, kind: { namespace: 'test', type: Things.type } };
-});
+};
+
+stateConformance('InMemoryCore', inMemory);
+watchConformance('InMemoryCore', inMemory);
+stateConformance('State (validating wrapper over InMemoryCore)', validating);
+watchConformance('State (validating wrapper over InMemoryCore)', validating);

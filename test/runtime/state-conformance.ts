@@ -7,6 +7,7 @@ import {
   PhaseConflictError,
   type CoreState,
   type ResourceKind,
+  type WatchBookmarkEvent,
   type WatchEvent,
 } from '../../src/runtime/index.js';
 
@@ -21,18 +22,24 @@ export interface ConformanceSubject {
 export type ConformanceFactory = (options: { historyCapacity: number }) => Promise<ConformanceSubject>;
 
 /** Collects the first `n` events of a stream. */
-function firstEvents(events: Observable<WatchEvent>, n: number): Promise<WatchEvent[]> {
+export function firstEvents<E>(events: Observable<E>, n: number): Promise<E[]> {
   return firstValueFrom(events.pipe(take(n), toArray()));
 }
 
 /** Short textual form of events, for readable comparisons. */
-function describeEvents(events: WatchEvent[]): string[] {
+export function describeEvents(events: ReadonlyArray<WatchEvent | WatchBookmarkEvent>): string[] {
   return events.map((e) => {
-    if (e.type === 'bootstrapped') return 'bootstrapped';
+    if (e.type === 'bootstrapped') return `bootstrapped:${e.kind.namespace}/${e.kind.type}`;
+    if (e.type === 'bookmark') return 'bookmark';
     if (e.type === 'errored') return `errored:${e.error.code}`;
     const spec = e.resource.spec as { value?: string } | null;
     return `${e.type}:${e.resource.metadata.id}@${e.resource.metadata.version}:${spec?.value ?? '-'}`;
   });
+}
+
+/** How {@link describeEvents} shows the end of `kind`'s bootstrap. */
+export function bootstrapped(kind: ResourceKind): string {
+  return `bootstrapped:${kind.namespace}/${kind.type}`;
 }
 
 /**
@@ -85,17 +92,22 @@ export function stateConformance(name: string, factory: ConformanceFactory): voi
       await core.destroy({ ...kind, id: 'o' }, { owner: 'alpha' });
     });
 
-    it('bumps versions on real changes only and refuses stale versions', async () => {
+    it('update always writes: version + 1 and an updated event even when nothing changed (COSI Update)', async () => {
       const { core, kind } = await open();
       const v1 = await core.create(res(kind, 'u', 'one'));
+      const events = firstEvents(core.watchKind(kind), 3);
       const v2 = await core.update({ ...v1, spec: { value: 'two' } });
       expect(v2.metadata.version).toBe(2);
       expect(v2.metadata.created).toBe(v1.metadata.created);
       await expect(core.update({ ...v1, spec: { value: 'stale' } })).rejects.toBeInstanceOf(ConflictError);
       const same = await core.update({ ...v2, spec: { value: 'two' } });
-      expect(same.metadata.version).toBe(2);
-      const labelled = await core.update({ ...v2, metadata: { ...v2.metadata, labels: { k: 'v' } } });
-      expect(labelled.metadata.version).toBe(3);
+      expect(same.metadata.version).toBe(3);
+      const labelled = await core.update({ ...same, metadata: { ...same.metadata, labels: { k: 'v' } } });
+      expect(labelled.metadata.version).toBe(4);
+      expect(describeEvents(await events)).toEqual(['updated:u@2:two', 'updated:u@3:two', 'updated:u@4:two']);
+      // Finalizer changes that change nothing write nothing (COSI's AddFinalizer goes through UpdateWithConflicts).
+      await core.addFinalizer({ ...kind, id: 'u' }, 'f');
+      expect((await core.addFinalizer({ ...kind, id: 'u' }, 'f')).metadata.version).toBe(5);
     });
 
     it('checks owner, then version, then phase', async () => {
@@ -197,7 +209,7 @@ export function stateConformance(name: string, factory: ConformanceFactory): voi
         'created:a@1:one',
         'created:b@1:two',
         'created:c@1:three',
-        'bootstrapped',
+        bootstrapped(kind),
         'updated:b@2:two!',
         'created:d@1:four',
         'destroyed:a@1:one',
@@ -224,7 +236,7 @@ export function stateConformance(name: string, factory: ConformanceFactory): voi
       await core.update({ ...inside, metadata: { ...inside.metadata, labels: {} } });
       expect(describeEvents(await events)).toEqual([
         'created:in@1:x',
-        'bootstrapped',
+        bootstrapped(kind),
         'created:out@2:y',
         'updated:out@3:z',
         'destroyed:in@2:x',
@@ -239,7 +251,7 @@ export function stateConformance(name: string, factory: ConformanceFactory): voi
       const events = firstEvents(core.watchKind(kind, { bootstrap: true, idRegexp: /2$/ }), 3);
       await core.create(res(kind, 'node-3', 'n3'));
       await core.create(res(kind, 'node-22', 'n22'));
-      expect(describeEvents(await events)).toEqual(['created:node-2@1:node-2', 'bootstrapped', 'created:node-22@1:n22']);
+      expect(describeEvents(await events)).toEqual(['created:node-2@1:node-2', bootstrapped(kind), 'created:node-22@1:n22']);
     });
 
     it('answers label queries: exists, equal, in, and their negations', async () => {

@@ -1,0 +1,69 @@
+/**
+ * Every stable error code the project uses, with what it means. The runtime is the base every layer
+ * builds on, so this one table also names the codes of the layers above it (config, load balancer,
+ * discovery, API, agent, CLI): `KubeprismError` accepts only these, which turns a typo into a compile
+ * error. The string values are a public contract (the API answers them, scripts match on them): never
+ * change one, only add.
+ */
+export const ERROR_CODES = {
+  // The runtime: state, registry and controllers.
+  KP_ERR_NOT_FOUND: 'the resource, type or route asked for does not exist',
+  KP_ERR_CONFLICT: 'the write lost a race or contradicts the stored state (exists, stale version, pending finalizers)',
+  KP_ERR_OWNER_CONFLICT: 'the resource belongs to another owner than the one writing it',
+  KP_ERR_PHASE_CONFLICT: 'the resource is in a phase that does not allow this write',
+  KP_ERR_VALIDATION: 'a write or an option failed validation; issues name each offending path',
+  KP_ERR_UNKNOWN_TYPE: 'a type name matches no registered resource definition',
+  KP_ERR_AMBIGUOUS_TYPE: 'a type name matches more than one resource definition',
+  KP_ERR_ACCESS_DENIED: 'a controller touched a resource it did not declare as input or output',
+  KP_ERR_REGISTRATION: 'a definition, namespace or controller could not be registered',
+  KP_ERR_WATCH_OVERRUN: 'a watcher fell further behind than the event history holds; list and watch again',
+  KP_ERR_BOOKMARK_EXPIRED:
+    'a watch bookmark cannot be honoured (fell out of the history, another store instance or kind, malformed); list again',
+  KP_SKIP: 'not a failure: a reconcile skipped until the next event (a dependency is missing)',
+  KP_REQUEUE: 'not a failure unless a cause is attached: a queue item asks to be reconciled again later',
+  // Machine config and members file.
+  KP_ERR_INVALID_CONFIG: 'a machine config or members file was rejected; issues list every problem',
+  KP_ERR_MEMBERS_FILE_UNREADABLE: 'the members file cannot be read',
+  // The load balancer.
+  KP_ERR_NO_UPSTREAMS: 'no upstream could be reached for a client connection',
+  KP_ERR_LISTEN: 'the balancer could not bind its listen address',
+  KP_ERR_NOT_LOOPBACK: 'a balancer listen address is not a loopback IP',
+  KP_ERR_HEALTH_CHECK: 'an upstream health check failed',
+  KP_ERR_TIMEOUT: 'an operation of the balancer did not finish in time',
+  KP_ERR_CLOSED: 'the balancer (or the part asked) is closed',
+  // Kubernetes discovery.
+  KP_ERR_DISCOVERY_CREDENTIALS: 'the discovery kubeconfig is missing, unreadable or unsupported',
+  KP_ERR_DISCOVERY_UNREACHABLE: 'the discovery source could not connect',
+  KP_ERR_DISCOVERY_TLS: 'the discovery TLS handshake failed',
+  KP_ERR_DISCOVERY_TIMEOUT: 'the discovery request got no answer (or no progress) in time',
+  KP_ERR_DISCOVERY_UNAUTHORIZED: 'the discovery credentials were refused (401/403)',
+  KP_ERR_DISCOVERY_HTTP: 'the discovery request got another non-200 answer',
+  KP_ERR_DISCOVERY_GONE: 'the discovery resourceVersion is too old (410); re-list',
+  KP_ERR_DISCOVERY_WATCH_ERROR: 'the discovery watch sent an ERROR event other than 410',
+  KP_ERR_DISCOVERY_WATCH_BROKEN: 'the discovery watch stream ended abnormally',
+  KP_ERR_DISCOVERY_BAD_RESPONSE: 'the discovery answer was not the expected JSON',
+  KP_ERR_DISCOVERY_LIMIT: 'a discovery body, line or object count went beyond its bound',
+  // The debug API (server and client).
+  KP_ERR_BAD_REQUEST: 'the request is malformed',
+  KP_ERR_BODY_TOO_LARGE: 'the request body is larger than allowed',
+  KP_ERR_FORBIDDEN: 'the resource may not be written through the API (a controller owns it)',
+  KP_ERR_METHOD_NOT_ALLOWED: 'the method is not allowed on this route',
+  KP_ERR_INTERNAL: 'an internal error; see the agent log',
+  KP_ERR_SLOW_CONSUMER: 'a watch client read too slowly and its stream was ended',
+  KP_ERR_SHUTTING_DOWN: 'the agent is shutting down',
+  KP_ERR_API_ADDRESS: 'an API address is malformed',
+  KP_ERR_API_NOT_LOOPBACK: 'an API address is neither loopback nor a unix socket',
+  KP_ERR_UNREACHABLE: 'the agent could not be reached',
+  KP_ERR_BAD_RESPONSE: 'the agent answered something the client does not understand',
+  // The agent and the command line.
+  KP_ERR_AGENT_START: 'the agent could not start',
+  KP_ERR_CLI_EXIT: 'the command ends with a message and an exit status',
+} as const;
+
+/** One of the known, stable error codes. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** True when `code` is one of {@link ERROR_CODES} (for codes read from the wire). */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code);
+}
