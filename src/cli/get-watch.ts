@@ -1,21 +1,24 @@
 import { formatApiAddress } from '../api/address.js';
 import type { ApiClient, ResourceOptions } from '../api/client.js';
-import type { WatchLine } from '../api/watch-stream.js';
+import type { ResourceWatchLine } from '../api/watch-stream.js';
 import { headerRow, resourceRow, tableColumns, watchWidths } from './columns.js';
 import { definitionOf, renderJsonPath, type GetContext } from './get-context.js';
 import { ndjson, resourceName, TableWriter, YamlWriter } from './output.js';
 import { matchesSelector, type LabelSelector } from './selector.js';
+import { resumingWatch } from './watch-resume.js';
 
 /**
- * The event stream a watch prints: one place, so that a resuming stream (reconnect after an agent
- * restart, from the last bookmark) can replace the plain one without touching the printers.
+ * The event stream a watch prints: it resumes from the agent's last bookmark after a dropped stream or
+ * an agent restart (see {@link resumingWatch}), saying so on stderr.
  */
 export function openWatch(
   client: ApiClient,
   type: string,
   scope: ResourceOptions & { id?: string; signal?: AbortSignal },
-): AsyncIterable<WatchLine> {
-  return client.watch(type, scope);
+  notice: (message: string) => void,
+): AsyncIterable<ResourceWatchLine> {
+  const { signal, ...rest } = scope;
+  return resumingWatch(client, type, rest, { ...(signal ? { signal } : {}), notice });
 }
 
 /**
@@ -23,7 +26,7 @@ export function openWatch(
  * selection as `destroyed`; one that starts matching enters it as `created` (what a server-side selector
  * would send).
  */
-export async function* selectLines(lines: AsyncIterable<WatchLine>, selector: LabelSelector): AsyncGenerator<WatchLine> {
+export async function* selectLines(lines: AsyncIterable<ResourceWatchLine>, selector: LabelSelector): AsyncGenerator<ResourceWatchLine> {
   const shown = new Set<string>();
   for await (const line of lines) {
     if (selector.length === 0 || line.event === 'bootstrapped') {
@@ -58,7 +61,8 @@ export async function watchCommand(ctx: GetContext, type: string, id: string | u
     ...(id !== undefined ? { id } : {}),
     ...(io.signal ? { signal: io.signal } : {}),
   };
-  const lines = selectLines(openWatch(client, type, scope), ctx.selector);
+  const notice = (message: string): void => void io.stderr.write(`kubeprism: ${message}\n`);
+  const lines = selectLines(openWatch(client, type, scope, notice), ctx.selector);
   switch (format) {
     case 'json':
       for await (const line of lines) io.stdout.write(ndjson(line));

@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   KP_ERR_HEALTH_CHECK: 'an upstream health check failed',
   KP_ERR_TIMEOUT: 'an operation of the balancer did not finish in time',
   KP_ERR_CLOSED: 'the balancer (or the part asked) is closed',
+  KP_ERR_ILLEGAL_TRANSITION: 'a proxied connection got an event its state does not allow (a bug)',
   // Kubernetes discovery.
   KP_ERR_DISCOVERY_CREDENTIALS: 'the discovery kubeconfig is missing, unreadable or unsupported',
   KP_ERR_DISCOVERY_UNREACHABLE: 'the discovery source could not connect',
@@ -54,6 +55,8 @@ export const ERROR_CODES = {
   KP_ERR_API_ADDRESS: 'an API address is malformed',
   KP_ERR_API_NOT_LOOPBACK: 'an API address is neither loopback nor a unix socket',
   KP_ERR_UNREACHABLE: 'the agent could not be reached',
+  KP_ERR_METRICS_ADDRESS: 'a metrics listener address is malformed (an IP and port are needed)',
+  KP_ERR_METRICS_LISTEN: 'the metrics listener could not bind its address (taken, not on this host, not permitted)',
   KP_ERR_BAD_RESPONSE: 'the agent answered something the client does not understand',
   // The agent and the command line.
   KP_ERR_AGENT_START: 'the agent could not start',
@@ -62,6 +65,53 @@ export const ERROR_CODES = {
 
 /** One of the known, stable error codes. */
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+/**
+ * The codes of expected operational conditions (bad input, a peer that misbehaves, a port taken, a
+ * timeout, a lost race): logged with their message and code, no stack. Every other code is a bug's
+ * (KP_ERR_INTERNAL, KP_ERR_ACCESS_DENIED, KP_ERR_ILLEGAL_TRANSITION, a controller's own invalid write…)
+ * and keeps its stack.
+ */
+export const OPERATIONAL_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'KP_ERR_NOT_FOUND',
+  'KP_ERR_CONFLICT',
+  'KP_ERR_UNKNOWN_TYPE',
+  'KP_ERR_AMBIGUOUS_TYPE',
+  'KP_ERR_WATCH_OVERRUN',
+  'KP_ERR_BOOKMARK_EXPIRED',
+  'KP_ERR_INVALID_CONFIG',
+  'KP_ERR_MEMBERS_FILE_UNREADABLE',
+  'KP_ERR_NO_UPSTREAMS',
+  'KP_ERR_LISTEN',
+  'KP_ERR_NOT_LOOPBACK',
+  'KP_ERR_HEALTH_CHECK',
+  'KP_ERR_TIMEOUT',
+  'KP_ERR_CLOSED',
+  'KP_ERR_DISCOVERY_CREDENTIALS',
+  'KP_ERR_DISCOVERY_UNREACHABLE',
+  'KP_ERR_DISCOVERY_TLS',
+  'KP_ERR_DISCOVERY_TIMEOUT',
+  'KP_ERR_DISCOVERY_UNAUTHORIZED',
+  'KP_ERR_DISCOVERY_HTTP',
+  'KP_ERR_DISCOVERY_GONE',
+  'KP_ERR_DISCOVERY_WATCH_ERROR',
+  'KP_ERR_DISCOVERY_WATCH_BROKEN',
+  'KP_ERR_DISCOVERY_BAD_RESPONSE',
+  'KP_ERR_DISCOVERY_LIMIT',
+  'KP_ERR_BAD_REQUEST',
+  'KP_ERR_BODY_TOO_LARGE',
+  'KP_ERR_FORBIDDEN',
+  'KP_ERR_METHOD_NOT_ALLOWED',
+  'KP_ERR_SLOW_CONSUMER',
+  'KP_ERR_SHUTTING_DOWN',
+  'KP_ERR_API_ADDRESS',
+  'KP_ERR_API_NOT_LOOPBACK',
+  'KP_ERR_UNREACHABLE',
+  'KP_ERR_BAD_RESPONSE',
+  'KP_ERR_METRICS_ADDRESS',
+  'KP_ERR_METRICS_LISTEN',
+  'KP_ERR_AGENT_START',
+]);
 
 /** True when `code` is one of {@link ERROR_CODES} (for codes read from the wire). */
 export function isErrorCode(code: unknown): code is ErrorCode {

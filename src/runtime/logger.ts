@@ -1,3 +1,4 @@
+import { OPERATIONAL_ERROR_CODES } from './error-codes.js';
 import { pino, stdSerializers, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger } from 'pino';
@@ -33,15 +34,6 @@ export const OPERATIONAL_SYSTEM_CODES: ReadonlySet<string> = new Set([
 /** Code prefixes of whole families of peer-caused errors: TLS alerts, malformed HTTP from the peer. */
 const OPERATIONAL_CODE_PREFIXES = ['ERR_SSL_', 'HPE_'];
 
-/** The runtime's own error codes for expected conditions (a lost race, a missing resource, a slow watcher). */
-export const RUNTIME_OPERATIONAL_CODES: ReadonlySet<string> = new Set([
-  'KP_ERR_NOT_FOUND',
-  'KP_ERR_CONFLICT',
-  'KP_ERR_UNKNOWN_TYPE',
-  'KP_ERR_AMBIGUOUS_TYPE',
-  'KP_ERR_WATCH_OVERRUN',
-]);
-
 function isErrorLike(value: unknown): value is Error & { code?: unknown; cause?: unknown } {
   return value instanceof Error || (typeof value === 'object' && value !== null && 'message' in value && 'stack' in value);
 }
@@ -51,7 +43,7 @@ function isErrorLike(value: unknown): value is Error & { code?: unknown; cause?:
  * a Node system code above or one of `codes` (KubeprismError codes). An error without a code of its own
  * (fetch's "fetch failed", a plain wrapper) is judged by its `cause`.
  */
-export function isOperationalError(err: unknown, codes: ReadonlySet<string> = RUNTIME_OPERATIONAL_CODES): boolean {
+export function isOperationalError(err: unknown, codes: ReadonlySet<string> = OPERATIONAL_ERROR_CODES): boolean {
   for (let e: unknown = err, depth = 0; isErrorLike(e) && depth < 8; e = e.cause, depth++) {
     const code = e.code;
     if (typeof code === 'string' && code !== '') {
@@ -65,7 +57,7 @@ export function isOperationalError(err: unknown, codes: ReadonlySet<string> = RU
  * pino's `err` serializer with one change: an operational error (see isOperationalError) loses its stack
  * (and its aggregated errors' stacks), keeping type, message (with its causes) and code; bugs keep theirs.
  */
-export function errorSerializer(codes: ReadonlySet<string> = RUNTIME_OPERATIONAL_CODES): (err: unknown) => unknown {
+export function errorSerializer(codes: ReadonlySet<string> = OPERATIONAL_ERROR_CODES): (err: unknown) => unknown {
   return (err: unknown) => {
     if (!isErrorLike(err)) return err;
     const out = stdSerializers.err(err) as unknown as Record<string, unknown>;

@@ -1,8 +1,8 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { OPERATIONAL_ERROR_CODES, resolveLogFormat, rootLogger } from '../../src/cli/logging.js';
+import { resolveLogFormat, rootLogger } from '../../src/cli/logging.js';
 import { ListenError } from '../../src/loadbalancer/errors.js';
-import { componentLogger, isOperationalError, KubeprismError } from '../../src/runtime/index.js';
+import { componentLogger, isOperationalError, KubeprismError, OPERATIONAL_ERROR_CODES, type ErrorCode } from '../../src/runtime/index.js';
 import { waitFor } from '../harness/wait.js';
 
 // What is expected: `--log-format auto` is pretty on a terminal and JSON elsewhere; json and pretty are
@@ -77,7 +77,7 @@ describe('operational error codes of the agent', () => {
   });
 
   it('lists the expected conditions, not the bug signals', () => {
-    for (const code of [
+    for (const code of <ErrorCode[]>[
       'KP_ERR_LISTEN',
       'KP_ERR_INVALID_CONFIG',
       'KP_ERR_DISCOVERY_UNREACHABLE',
@@ -85,7 +85,14 @@ describe('operational error codes of the agent', () => {
       'KP_ERR_NOT_FOUND',
     ])
       expect(isOperationalError(new KubeprismError(code, 'x'), OPERATIONAL_ERROR_CODES), code).toBe(true);
-    for (const code of ['KP_ERR_INTERNAL', 'KP_ERR_ACCESS_DENIED', 'KP_ERR_REGISTRATION', 'KP_ERR_OWNER_CONFLICT', 'KP_ERR_VALIDATION'])
+    for (const code of <ErrorCode[]>[
+      'KP_ERR_INTERNAL',
+      'KP_ERR_ACCESS_DENIED',
+      'KP_ERR_REGISTRATION',
+      'KP_ERR_OWNER_CONFLICT',
+      'KP_ERR_VALIDATION',
+      'KP_ERR_ILLEGAL_TRANSITION',
+    ])
       expect(isOperationalError(new KubeprismError(code, 'x'), OPERATIONAL_ERROR_CODES), code).toBe(false);
   });
 });
