@@ -19,6 +19,8 @@ export interface AgentWorkerSetup {
   options: LoadBalancerOptionsInput;
   /** Agents start at random moments within this window, so their check phases spread like a real fleet's. */
   staggerMs: number;
+  /** Each client opens its connection at a random moment within this window after its agent is ready. */
+  connectSpreadMs: number;
   /** Each client waits a uniform random time in this range between its requests. */
   requestGapMs: [number, number];
   requestTimeoutMs: number;
@@ -95,8 +97,8 @@ async function startAgent(setup: AgentWorkerSetup): Promise<number> {
   for (let i = 0; i < setup.connectionsPerAgent; i++) {
     const client = new FleetClient({ host: '127.0.0.1', port, servername: CLIENT_SNI, timeoutMs: setup.requestTimeoutMs }, counters);
     clients.push(client);
-    // The first request (which opens the connection) comes at a random moment of one request gap.
-    loop(client, uniform(0, setup.requestGapMs[1]), setup.requestGapMs);
+    // The first request (which opens the connection) comes at a random moment of the spread.
+    loop(client, uniform(0, setup.connectSpreadMs), setup.requestGapMs);
   }
   return port;
 }

@@ -21,6 +21,14 @@ const MAX_HEAD_BYTES = 16 * 1024;
 export class FleetApiServer {
   /** Status of `GET /readyz` (500: alive but not ready). */
   readyzStatus = 200;
+  /**
+   * `/readyz` answers after this long, as an API server's readiness checks (etcd and friends) take
+   * some time. It also keeps every server's health check in one latency tier (10-100 ms) whatever the
+   * simulator's own load: otherwise a few milliseconds of scheduling noise on loopback moves servers
+   * across the 10-ms tier bound, and the balancers' tier preference, not the fleet behaviours, decides
+   * where connections go.
+   */
+  readyzDelayMs = 0;
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private boundPort: number;
@@ -112,10 +120,15 @@ export class FleetApiServer {
       this.recorder.count(this.name, 'requests', nowMs());
     }
     const reason = status === 200 ? 'OK' : 'Internal Server Error';
-    socket.write(
-      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: ${type}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-        `connection: ${close ? 'close' : 'keep-alive'}\r\n\r\n${body}`,
-    );
-    if (close) socket.end();
+    const respond = (): void => {
+      if (socket.destroyed) return;
+      socket.write(
+        `HTTP/1.1 ${status} ${reason}\r\ncontent-type: ${type}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+          `connection: ${close ? 'close' : 'keep-alive'}\r\n\r\n${body}`,
+      );
+      if (close) socket.end();
+    };
+    if (path === '/readyz' && this.readyzDelayMs > 0) setTimeout(respond, this.readyzDelayMs);
+    else respond();
   }
 }

@@ -33,6 +33,7 @@ function escape(text: string): string {
 /** A round axis maximum at or above `v`. */
 function niceMax(v: number): number {
   if (!(v > 0)) return 1;
+  v *= 1.04; // headroom: a line at the maximum stays visible
   const p = 10 ** Math.floor(Math.log10(v));
   for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
   return 10 * p;

@@ -8,7 +8,7 @@ import type { Side, SideOptions } from './behaviours.js';
 import { fleetChart, type ChartRowSpec } from './chart.js';
 import { FLEET_SIZES, type ScaleRow } from './scale.js';
 import { ROLLING_PAUSE_MS, SCENARIOS, type FleetParams } from './scenarios.js';
-import { worstAgentHealth, type Burst, type RunSummary } from './summary.js';
+import { worstHealth, type Burst, type RunSummary } from './summary.js';
 
 /** Everything one `npm run bench:fleet` produced. */
 export interface FleetResults {
@@ -57,7 +57,7 @@ function scenarioTable(runs: readonly RunSummary[], sides: Record<Side, SideOpti
   });
   ref.returning.forEach((t, i) => {
     rows.push([
-      `wave onto ${t.server} when it returns (first 60 s): peak per 100 ms (all / clients); busiest second; total`,
+      `wave onto ${t.server} when it returns (60 s, or until the next kill): peak per 100 ms (all / clients); busiest second; total`,
       ...cells((r) => burstText((r.returning[i] as typeof t).burst)),
     ]);
   });
@@ -72,15 +72,31 @@ function scenarioTable(runs: readonly RunSummary[], sides: Record<Side, SideOpti
   });
   rows.push(
     [
-      'failed client requests (retried on a new connection) of all',
-      ...cells((r) => `${r.requests.failed} (${fmt(r.requests.retried)}) of ${fmt(r.requests.total)}`),
+      'failed client requests from the fault on [by cause] (retried on a new connection) of all',
+      ...cells((r) => {
+        const causes = Object.entries(r.requests.failedByReason).map(([k, v]) => `${k} ${fmt(v)}`);
+        return `${fmt(r.requests.failed)}${causes.length > 0 ? ` [${causes.join(', ')}]` : ''} (${fmt(r.requests.retried)}) of ${fmt(r.requests.total)}`;
+      }),
     ],
     [
-      'imbalance when the last server returned → at the end',
-      ...cells((r) => `${ratioText(r.imbalance.samples[0]?.value ?? NaN)} → ${ratioText(r.imbalance.end)}`),
+      'balancers, from the fault on: connections moved to another server before its first answer / given up (no server reachable)',
+      ...cells((r) => `${fmt(r.proxy.retried)} / ${fmt(r.proxy.failed)}`),
+    ],
+    [
+      'imbalance before the fault; when the last server returned → at the end',
+      ...cells(
+        (r) => `${ratioText(r.imbalance.before)}; ${ratioText(r.imbalance.samples[0]?.value ?? NaN)} → ${ratioText(r.imbalance.end)}`,
+      ),
     ],
     [`imbalance stays ≤ ${IMBALANCE_LIMIT} after (from the last server's return)`, ...cells((r) => seconds(r.imbalance.settleMs))],
-    ['client connections open before the fault → at the end', ...cells((r) => `${fmt(r.connectionsBefore)} → ${fmt(r.connectedAtEnd)}`)],
+    [
+      'client connections open at the fault (clients / servers) → at the end (clients)',
+      ...cells((r) => `${fmt(r.connectedAtFault)} / ${fmt(r.connectionsBefore)} → ${fmt(r.connectedAtEnd)}`),
+    ],
+    [
+      'warm-up: length; failed requests; connections moved before their first answer',
+      ...cells((r) => `${fmt(r.warmup.ms / 1000)} s; ${fmt(r.warmup.failed)}; ${fmt(r.warmup.proxyRetried)}`),
+    ],
   );
   return table(['figure', 'behaviours off', 'behaviours on'], rows);
 }
@@ -130,11 +146,11 @@ function healthTable(runs: readonly RunSummary[]): string {
       'agent workers: lag p50 / p99 / max (ms)',
       'CPU (% of a core, worst worker)',
       'RSS (MiB, worst)',
-      'API servers: lag p99 / max (ms), CPU',
+      'API servers: lag p99 / max (ms), CPU (worst)',
     ],
     runs.map((r) => {
-      const a = worstAgentHealth(r.health.agentWorkers);
-      const s = r.health.servers;
+      const a = worstHealth(r.health.agentWorkers);
+      const s = worstHealth(r.health.servers);
       return [
         r.scenario,
         r.side,
@@ -160,10 +176,10 @@ export function fleetMarkdown(r: FleetResults): string {
     `${fmt(p.agents)} agents (real \`LoadBalancer\`s, ${p.workers} worker processes) each with ${p.connectionsPerAgent} long-lived TLS client connections, ` +
       `one request every ${p.requestGapMs[0] / 1000}-${p.requestGapMs[1] / 1000} s per connection (uniform; timeout ${p.requestTimeoutMs / 1000} s; ` +
       `a request that fails on a reused connection before any response byte is retried once on a new one, as Go's net/http does), ` +
-      `in front of 3 fake API servers (${p.servers.join(', ')}, one process). Health checks: the balancer's defaults, ` +
+      `in front of 3 fake API servers (${p.servers.join(', ')}, a process each; \`/readyz\` answers after ${p.readyzDelayMs} ms, which keeps all three in one latency tier whatever the simulator's load). Health checks: the balancer's defaults, ` +
       `\`${hc.mode}\` every ${hc.intervalMs / 1000} s ± ${Math.round(hc.jitter * 100)} % (timeout ${hc.timeoutMs / 1000} s). ` +
-      `Agents start at random moments within ${p.staggerMs / 1000} s (so their checks are out of phase, as in a real fleet); ` +
-      `the fault comes ${p.warmupMs / 1000} s after the first start; observation lasts ${p.observeMs / 1000} s after the last server is back. ` +
+      `Agents start at random moments within ${p.staggerMs / 1000} s (so their checks are out of phase, as in a real fleet), their clients connect within ${p.connectSpreadMs / 1000} s after that; ` +
+      `the fault comes ${p.warmupMs / 1000} s after the first start (later if some client is not connected yet, by up to a minute); observation lasts ${p.observeMs / 1000} s after the last server is back. ` +
       `Rolling restart: kill, restart after ${ROLLING_PAUSE_MS / 1000} s. A broken connection is re-established by its next request.`,
     '',
     ...SIDES.map((side) => {

@@ -79,9 +79,13 @@ export interface FleetParams {
   /** After the last server is back (the issue judges "imbalance ≤ 1.25 within 5 minutes"). */
   observeMs: number;
   staggerMs: number;
+  /** Clients open their connections at random moments within this window after their agent is ready. */
+  connectSpreadMs: number;
   requestGapMs: [number, number];
   requestTimeoutMs: number;
   servers: string[];
+  /** `/readyz` answers after this long (see `FleetApiServer.readyzDelayMs`). */
+  readyzDelayMs: number;
   quick: boolean;
   write: boolean;
 }
@@ -124,9 +128,11 @@ export function parseFleetArgs(argv: readonly string[]): FleetParams {
     warmupMs: int('warmup', 20, 5, 3600) * 1000,
     observeMs: int('observe', quick ? 120 : 300, 5, 7200) * 1000,
     staggerMs: 5_000,
+    connectSpreadMs: 10_000,
     requestGapMs: [2_000, 5_000],
     requestTimeoutMs: 10_000,
     servers: ['127.0.41.1', '127.0.41.2', '127.0.41.3'],
+    readyzDelayMs: 20,
     quick,
     write: !argv.includes('--no-write'),
   };

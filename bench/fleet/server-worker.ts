@@ -1,52 +1,50 @@
 /**
- * The fleet simulator's API-server process (a forked worker): three {@link FleetApiServer}s on their own
- * loopback addresses, recording per 100 ms, and the faults the scenarios apply to them.
+ * One fake API server of the fleet simulator, in a process of its own (as three API servers are three
+ * machines: a burst of handshakes on one does not slow the others), recording per 100 ms on a grid
+ * shared with the other servers, and taking the faults the scenarios apply to it.
  */
 import { testCertificate } from '../../test/harness/certs.js';
 import { serveOps } from '../lib/ipc.js';
 import { nowMs } from '../lib/stats.js';
 import { FleetApiServer } from './api-server.js';
 import { watchLoopHealth, type LoopHealth } from './loop-health.js';
-import { BucketRecorder, type FleetSeries } from './recorder.js';
+import { BucketRecorder, type ServerSeries } from './recorder.js';
 
-/** What a scenario does to one server. */
+/** What a scenario does to a server. */
 export type FaultAction = 'readyz500' | 'readyz200' | 'kill' | 'restart';
 
-/** Operations of the server process. */
+/** Operations of a server process. */
 export type ServerOps = {
-  /** Start the servers; recording starts now (`startMs`, the shared wall clock). */
-  start: { args: { hosts: string[] }; result: { servers: Array<{ name: string; host: string; port: number }>; startMs: number } };
+  /** Start listening; buckets count from `startMs` (the shared wall clock), the same for every server. */
+  start: { args: { name: string; host: string; readyzDelayMs: number; startMs: number }; result: { port: number } };
   /** Apply a fault; answers when it took effect, in ms since the start. */
-  fault: { args: { server: string; action: FaultAction }; result: { atMs: number } };
+  fault: { args: { action: FaultAction }; result: { atMs: number } };
   /** Every complete bucket so far, and how the process itself fared. */
-  collect: { args: Record<string, never>; result: { series: FleetSeries; bucketMs: number; health: LoopHealth } };
+  collect: { args: Record<string, never>; result: { series: ServerSeries; bucketMs: number; health: LoopHealth } };
   stop: { args: Record<string, never>; result: Record<string, never> };
 };
 
-let servers: FleetApiServer[] = [];
+let server: FleetApiServer | undefined;
 let recorder: BucketRecorder | undefined;
 const health = watchLoopHealth();
 
-function find(name: string): FleetApiServer {
-  const server = servers.find((s) => s.name === name);
-  if (!server) throw new Error(`no server ${name} (have ${servers.map((s) => s.name).join(', ')})`);
-  return server;
+function started(): { server: FleetApiServer; recorder: BucketRecorder } {
+  if (!server || !recorder) throw new Error('server not started');
+  return { server, recorder };
 }
 
 serveOps<ServerOps>({
-  start: async ({ hosts }) => {
-    if (recorder) throw new Error('servers already started');
-    const tls = await testCertificate();
-    const names = hosts.map((_, i) => `apiserver-${i + 1}`);
-    const startMs = nowMs();
-    const rec = new BucketRecorder(names, startMs);
-    servers = hosts.map((host, i) => new FleetApiServer(names[i] as string, host, tls, rec));
-    await Promise.all(servers.map((s) => s.start()));
-    recorder = rec;
-    return { servers: servers.map((s) => ({ name: s.name, ...s.endpoint })), startMs };
+  start: async ({ name, host, readyzDelayMs, startMs }) => {
+    if (server) throw new Error('server already started');
+    const rec = new BucketRecorder([name], startMs);
+    const s = new FleetApiServer(name, host, await testCertificate(), rec);
+    s.readyzDelayMs = readyzDelayMs;
+    await s.start();
+    [server, recorder] = [s, rec];
+    return { port: s.endpoint.port };
   },
-  fault: async ({ server, action }) => {
-    const s = find(server);
+  fault: async ({ action }) => {
+    const { server: s, recorder: rec } = started();
     // A kill takes effect when its connections are destroyed (at once), a restart once it listens.
     let at = nowMs();
     if (action === 'readyz500') s.readyzStatus = 500;
@@ -56,14 +54,14 @@ serveOps<ServerOps>({
       await s.start();
       at = nowMs();
     }
-    return { atMs: at - (recorder?.startMs ?? 0) };
+    return { atMs: at - rec.startMs };
   },
   collect: () => {
-    if (!recorder) throw new Error('servers not started');
-    return { series: recorder.snapshot(nowMs()), bucketMs: recorder.bucketMs, health: health.read() };
+    const { server: s, recorder: rec } = started();
+    return { series: rec.snapshot(nowMs())[s.name] as ServerSeries, bucketMs: rec.bucketMs, health: health.read() };
   },
   stop: async () => {
-    await Promise.all(servers.map((s) => s.kill()));
+    await server?.kill();
     health.stop();
     return {};
   },

@@ -46,14 +46,18 @@ export interface RunSummary {
   leave: LeaveTime[];
   requests: { total: number; failed: number; retried: number; failedByReason: Partial<Record<FailureReason, number>> };
   imbalance: {
+    /** Just before the fault: where the fleet started from. */
+    before: number;
     /** Seconds after the last server came back → imbalance then. */
     samples: Array<{ afterS: number; value: number }>;
     /** After the last server came back, until it stays ≤ 1.25; null when it still exceeds it at the end. */
     settleMs: number | null;
     end: number;
   };
+  connectedAtFault: number;
   connectedAtEnd: number;
   proxy: { failed: number; retried: number };
+  warmup: RunRecord['warmup'];
   health: RunRecord['health'];
   /** Per second from the start: open client connections (end of the second) and the largest 100-ms client handshake count, per server. */
   chart: {
@@ -105,13 +109,16 @@ export function summarize(r: RunRecord): RunSummary {
     leave: outages.map((o) => leaveTime(series, o, bucketMs)),
     requests: { total: r.clients.requests, failed: r.clients.failed, retried: r.clients.retried, failedByReason },
     imbalance: {
+      before: imbalance[beforeBucket] ?? NaN,
       // A second of slack: the observation is timed from the planned return, the return itself lands a few ms later.
       samples: SAMPLES_S.filter((s) => s <= observedS + 1).map((s) => ({ afterS: s, value: at(r.faultEndMs + s * 1000) })),
       settleMs: settled ?? null,
       end: imbalance[imbalance.length - 1] ?? NaN,
     },
+    connectedAtFault: r.connectedAtFault,
     connectedAtEnd: r.connectedAtEnd,
     proxy: r.proxy,
+    warmup: r.warmup,
     health: r.health,
     chart: {
       open: perSecond(
@@ -152,8 +159,8 @@ function perSecond(
   return out;
 }
 
-/** The worst event-loop figures over a run's agent workers (the simulator's own health). */
-export function worstAgentHealth(health: readonly LoopHealth[]): LoopHealth {
+/** The worst event-loop figures over some of the simulator's processes (its own health). */
+export function worstHealth(health: readonly LoopHealth[]): LoopHealth {
   return {
     lagP50Ms: Math.max(0, ...health.map((h) => h.lagP50Ms)),
     lagP99Ms: Math.max(0, ...health.map((h) => h.lagP99Ms)),
