@@ -38,6 +38,8 @@ export function scaleRows(runs: readonly RunSummary[], agents: number, connectio
   }
   for (const r of runs) {
     const tag = `(${r.scenario}) ${r.side}`;
+    const held = Math.max(0, ...r.leave.map((l) => l.openBefore));
+    rows.push(row(`${tag}: connections to re-home from a failed server`, 'connections', held));
     const worstLeaving = [...r.leaving].sort((x, y) => y.burst.clientPerSecond - x.burst.clientPerSecond)[0];
     if (worstLeaving) {
       const label = worstLeaving.kind === 'kill' ? 'kill burst' : `leaving ${worstLeaving.server}`;
