@@ -4,14 +4,15 @@
  * behaviours off and on, reported side by side in bench/results/fleet.{md,json,svg}.
  *
  * Options: --quick (20 agents, 2 minutes of observation: indicative only), --agents=N, --connections=M,
- * --workers=W, --scenarios=a,b,c, --sides=off,on, --observe=SECONDS, --warmup=SECONDS, --no-write.
+ * --workers=W, --scenarios=a,b,c, --sides=off,on, --observe=SECONDS, --warmup=SECONDS, --no-write;
+ * --render writes fleet.md and fleet.svg again from fleet.json (after a change to the report).
  */
 import path from 'node:path';
 import { parseLoadBalancerOptions } from '../../src/loadbalancer/index.js';
 import { REPO_ROOT } from '../kubeprism-process.js';
 import { machineInfo } from '../report.js';
 import { resolveSides } from './behaviours.js';
-import { fleetMarkdown, writeFleetResults, type FleetResults } from './report.js';
+import { fleetMarkdown, readFleetResults, renderFleetResults, writeFleetResults, type FleetResults } from './report.js';
 import { runScenario } from './run.js';
 import { scaleRows } from './scale.js';
 import { faultEndMs, parseFleetArgs, SCENARIOS, UsageError, type FleetParams } from './scenarios.js';
@@ -31,6 +32,12 @@ function params(): FleetParams {
 
 async function main(): Promise<void> {
   const p = params();
+  const dir = path.join(REPO_ROOT, 'bench', 'results');
+  if (p.render) {
+    renderFleetResults(dir, readFleetResults(path.join(dir, 'fleet.json')));
+    log('bench:fleet: fleet.md and fleet.svg written again from fleet.json');
+    return;
+  }
   const sides = resolveSides();
   const started = performance.now();
   const plannedS = p.scenarios.reduce(
@@ -68,7 +75,6 @@ async function main(): Promise<void> {
   };
   process.stdout.write(fleetMarkdown(results));
   if (p.write) {
-    const dir = path.join(REPO_ROOT, 'bench', 'results');
     writeFleetResults(dir, results);
     log(`bench:fleet: written to ${path.relative(process.cwd(), dir) || '.'}/fleet.{md,json,svg}`);
   }

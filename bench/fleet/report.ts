@@ -1,5 +1,5 @@
 /** The fleet simulator's report: Markdown (printed and written), JSON and the SVG chart. */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fmt } from '../lib/stats.js';
 import type { machineInfo } from '../report.js';
@@ -180,7 +180,8 @@ export function fleetMarkdown(r: FleetResults): string {
       `\`${hc.mode}\` every ${hc.intervalMs / 1000} s ± ${Math.round(hc.jitter * 100)} % (timeout ${hc.timeoutMs / 1000} s). ` +
       `Agents start at random moments within ${p.staggerMs / 1000} s (so their checks are out of phase, as in a real fleet), their clients connect within ${p.connectSpreadMs / 1000} s after that; ` +
       `the fault comes ${p.warmupMs / 1000} s after the first start (later if some client is not connected yet, by up to a minute); observation lasts ${p.observeMs / 1000} s after the last server is back. ` +
-      `Rolling restart: kill, restart after ${ROLLING_PAUSE_MS / 1000} s. A broken connection is re-established by its next request.`,
+      `Rolling restart: kill, restart after ${ROLLING_PAUSE_MS / 1000} s. A broken connection is re-established by its next request ` +
+      "(client-go's watches come back within about a second, so a real fleet's kill burst is sharper than the one measured here).",
     '',
     ...SIDES.map((side) => {
       const s = r.sides[side];
@@ -240,10 +241,26 @@ function chartRows(r: FleetResults): ChartRowSpec[] {
   }));
 }
 
+/** JSON has no ∞ or NaN (imbalance uses both): they are written as strings and read back as numbers. */
+const NON_FINITE = new Set(['Infinity', '-Infinity', 'NaN']);
+
 /** Write fleet.json, fleet.md and fleet.svg into `dir`. */
 export function writeFleetResults(dir: string, r: FleetResults): void {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, 'fleet.json'), `${JSON.stringify(r, null, 1)}\n`);
+  const json = JSON.stringify(r, (_key, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), 1);
+  writeFileSync(path.join(dir, 'fleet.json'), `${json}\n`);
+  renderFleetResults(dir, r);
+}
+
+/** Read a fleet.json written by {@link writeFleetResults}. */
+export function readFleetResults(file: string): FleetResults {
+  return JSON.parse(readFileSync(file, 'utf8'), (_key, v: unknown) =>
+    typeof v === 'string' && NON_FINITE.has(v) ? Number(v) : v,
+  ) as FleetResults;
+}
+
+/** Write fleet.md and fleet.svg into `dir` (from a run, or from fleet.json again). */
+export function renderFleetResults(dir: string, r: FleetResults): void {
   writeFileSync(path.join(dir, 'fleet.md'), fleetMarkdown(r));
   const subtitle = `${r.date.slice(0, 10)} · ${r.machine.cores} × ${r.machine.cpu} · Node ${r.machine.node} · ${r.params.agents} agents × ${r.params.connectionsPerAgent} connections${r.params.quick ? ' · quick run' : ''}`;
   writeFileSync(path.join(dir, 'fleet.svg'), fleetChart(chartRows(r), 'kubeprism fleet: open client connections per API server', subtitle));

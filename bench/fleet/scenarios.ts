@@ -88,14 +88,16 @@ export interface FleetParams {
   readyzDelayMs: number;
   quick: boolean;
   write: boolean;
+  /** Only write fleet.md and fleet.svg again from fleet.json (after a change to the report). */
+  render: boolean;
 }
 
 /** A command-line mistake: the message says which option and why. */
 export class UsageError extends Error {}
 
-const KNOWN = ['quick', 'no-write', 'agents', 'connections', 'workers', 'scenarios', 'sides', 'observe', 'warmup'];
+const KNOWN = ['quick', 'no-write', 'render', 'agents', 'connections', 'workers', 'scenarios', 'sides', 'observe', 'warmup'];
 
-/** `--quick --agents=N --connections=M --workers=W --scenarios=a,b --sides=off,on --observe=S --warmup=S --no-write`. */
+/** `--render`, or `--quick --agents=N --connections=M --workers=W --scenarios=a,b --sides=off,on --observe=S --warmup=S --no-write`. */
 export function parseFleetArgs(argv: readonly string[]): FleetParams {
   const unknown = argv.filter((a) => !KNOWN.some((k) => a === `--${k}` || a.startsWith(`--${k}=`)));
   if (unknown.length > 0) throw new UsageError(`unknown option(s) ${unknown.join(' ')}; known: ${KNOWN.map((k) => `--${k}`).join(' ')}`);
@@ -135,5 +137,6 @@ export function parseFleetArgs(argv: readonly string[]): FleetParams {
     readyzDelayMs: 20,
     quick,
     write: !argv.includes('--no-write'),
+    render: argv.includes('--render'),
   };
 }

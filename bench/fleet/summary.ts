@@ -1,5 +1,6 @@
 /** One run's figures, computed from its record: what the report tables, the chart and the JSON show. */
 import {
+  imbalanceOf,
   imbalanceSeries,
   leaveTime,
   peak,
@@ -109,7 +110,8 @@ export function summarize(r: RunRecord): RunSummary {
     leave: outages.map((o) => leaveTime(series, o, bucketMs)),
     requests: { total: r.clients.requests, failed: r.clients.failed, retried: r.clients.retried, failedByReason },
     imbalance: {
-      before: imbalance[beforeBucket] ?? NaN,
+      // Every server is in service before the fault (the series' rule would drop one whose outage starts at that bucket's end).
+      before: imbalanceOf(servers.map((s) => series[s]?.open[beforeBucket] ?? 0)),
       // A second of slack: the observation is timed from the planned return, the return itself lands a few ms later.
       samples: SAMPLES_S.filter((s) => s <= observedS + 1).map((s) => ({ afterS: s, value: at(r.faultEndMs + s * 1000) })),
       settleMs: settled ?? null,
