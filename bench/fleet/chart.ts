@@ -24,7 +24,7 @@ const PLOT_W = 400;
 const OPEN_H = 150;
 const HS_H = 55;
 const LEFT = 48;
-const CELL_H = 30 + OPEN_H + 14 + HS_H + 34;
+const CELL_H = 30 + OPEN_H + 16 + HS_H + 34;
 
 function escape(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -35,7 +35,7 @@ function niceMax(v: number): number {
   if (!(v > 0)) return 1;
   v *= 1.04; // headroom: a line at the maximum stays visible
   const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+  for (const m of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * p >= v) return m * p;
   return 10 * p;
 }
 
@@ -76,19 +76,20 @@ export function fleetChart(rows: readonly ChartRowSpec[], title: string, subtitl
     row.cells.forEach((cell, c) => {
       const cx = 20 + c * CELL_W;
       const py = y0 + 30;
-      const hy = py + OPEN_H + 14;
+      const hy = py + OPEN_H + 16;
       const x = (s: number): number => cx + LEFT + (s / seconds) * PLOT_W;
       const yOpen = (v: number): number => py + OPEN_H - (v / openMax) * OPEN_H;
       const yHs = (v: number): number => hy + HS_H - (v / hsMax) * HS_H;
-      out.push(`<text x="${cx + LEFT}" y="${py - 4}" font-weight="bold">${escape(cell.label)}</text>`);
+      out.push(
+        `<text x="${cx + LEFT}" y="${py - 4}"><tspan font-weight="bold">${escape(cell.label)}</tspan><tspan fill="#777">&#160;— open client connections</tspan></text>`,
+      );
       out.push(`<rect x="${cx + LEFT}" y="${py}" width="${PLOT_W}" height="${OPEN_H}" fill="none" stroke="#bbb"/>`);
       out.push(`<rect x="${cx + LEFT}" y="${hy}" width="${PLOT_W}" height="${HS_H}" fill="none" stroke="#bbb"/>`);
       out.push(`<text x="${cx + LEFT - 4}" y="${py + 8}" text-anchor="end" fill="#555">${openMax}</text>`);
       out.push(`<text x="${cx + LEFT - 4}" y="${py + OPEN_H}" text-anchor="end" fill="#555">0</text>`);
       out.push(`<text x="${cx + LEFT - 4}" y="${hy + 8}" text-anchor="end" fill="#555">${hsMax}</text>`);
       out.push(`<text x="${cx + LEFT - 4}" y="${hy + HS_H}" text-anchor="end" fill="#555">0</text>`);
-      out.push(`<text x="${cx + LEFT + 4}" y="${py + 12}" fill="#777">open client connections</text>`);
-      out.push(`<text x="${cx + LEFT + 4}" y="${hy + 11}" fill="#777">new client connections, busiest 100 ms of each second</text>`);
+      out.push(`<text x="${cx + LEFT}" y="${hy - 3}" fill="#777">new client connections, busiest 100 ms of each second</text>`);
       const step = niceMax(seconds / 6);
       for (let s = 0; s <= seconds; s += step) {
         out.push(`<text x="${x(s).toFixed(1)}" y="${hy + HS_H + 13}" text-anchor="middle" fill="#555">${s}</text>`);
