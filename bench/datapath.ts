@@ -29,8 +29,12 @@ export interface DataPathParams {
 
 /** One run of one contender. */
 export interface DataPathSample {
-  bulk1BytesPerSec: number;
-  bulk8BytesPerSec: number;
+  /** Upstream → client on one connection, and on `parallelConnections`. */
+  download1BytesPerSec: number;
+  download8BytesPerSec: number;
+  /** Client → upstream on one connection, and on `parallelConnections` (acknowledged by the upstream). */
+  upload1BytesPerSec: number;
+  upload8BytesPerSec: number;
   rttP50Us: number;
   rttP99Us: number;
   connectionsPerSec: number;
@@ -69,13 +73,11 @@ async function runOne(
     const memoryIdleBytes = running.memoryBytes();
     await generator.call('idleClose', {});
     await sleep(300);
-    const bulk1 = await generator.call('bulk', { ...target, connections: 1, warmupMs: p.bulkWarmupMs, durationMs: p.bulkDurationMs });
-    const bulk8 = await generator.call('bulk', {
-      ...target,
-      connections: p.parallelConnections,
-      warmupMs: p.bulkWarmupMs,
-      durationMs: p.bulkDurationMs,
-    });
+    const bulk = { ...target, warmupMs: p.bulkWarmupMs, durationMs: p.bulkDurationMs };
+    const download1 = await generator.call('bulk', { ...bulk, connections: 1 });
+    const download8 = await generator.call('bulk', { ...bulk, connections: p.parallelConnections });
+    const upload1 = await generator.call('upload', { ...bulk, connections: 1 });
+    const upload8 = await generator.call('upload', { ...bulk, connections: p.parallelConnections });
     const rtt = await generator.call('rtt', { ...target, messages: p.rttMessages, warmup: p.rttWarmup, size: p.messageBytes });
     const cps = await generator.call('cps', {
       ...target,
@@ -84,8 +86,10 @@ async function runOne(
       durationMs: p.cpsDurationMs,
     });
     const sample: DataPathSample = {
-      bulk1BytesPerSec: bulk1.bytesPerSec,
-      bulk8BytesPerSec: bulk8.bytesPerSec,
+      download1BytesPerSec: download1.bytesPerSec,
+      download8BytesPerSec: download8.bytesPerSec,
+      upload1BytesPerSec: upload1.bytesPerSec,
+      upload8BytesPerSec: upload8.bytesPerSec,
       rttP50Us: rtt.p50Us,
       rttP99Us: rtt.p99Us,
       connectionsPerSec: cps.perSec,
@@ -102,8 +106,10 @@ async function runOne(
 function medianOf(samples: DataPathSample[]): NonNullable<DataPathResult['median']> {
   const m = (f: (s: DataPathSample) => number | undefined): number => median(samples.map((s) => f(s) ?? NaN));
   const result: NonNullable<DataPathResult['median']> = {
-    bulk1BytesPerSec: m((s) => s.bulk1BytesPerSec),
-    bulk8BytesPerSec: m((s) => s.bulk8BytesPerSec),
+    download1BytesPerSec: m((s) => s.download1BytesPerSec),
+    download8BytesPerSec: m((s) => s.download8BytesPerSec),
+    upload1BytesPerSec: m((s) => s.upload1BytesPerSec),
+    upload8BytesPerSec: m((s) => s.upload8BytesPerSec),
     rttP50Us: m((s) => s.rttP50Us),
     rttP99Us: m((s) => s.rttP99Us),
     connectionsPerSec: m((s) => s.connectionsPerSec),
@@ -142,7 +148,7 @@ export async function runDataPath(
       const sample = await runOne(contender, upstreams, generator, params);
       (results.find((r) => r.id === contender.id) as DataPathResult).samples.push(sample);
       log(
-        `  run ${run + 1}/${params.runs} ${contender.label.padEnd(9)} ${describe(sample)} (${((performance.now() - started) / 1000).toFixed(1)} s)`,
+        `  run ${run + 1}/${params.runs} ${contender.label.padEnd(18)} ${describe(sample)} (${((performance.now() - started) / 1000).toFixed(1)} s)`,
       );
     }
   }
@@ -158,5 +164,5 @@ export async function runDataPath(
 function describe(s: DataPathSample): string {
   const mib = (b: number): string => (b / 2 ** 20).toFixed(0);
   const mem = s.memoryIdleBytes !== undefined ? ` mem ${mib(s.memoryBaseBytes ?? NaN)}→${mib(s.memoryIdleBytes)} MiB` : '';
-  return `1conn ${mib(s.bulk1BytesPerSec)} MiB/s, 8conn ${mib(s.bulk8BytesPerSec)} MiB/s, rtt ${s.rttP50Us.toFixed(0)}/${s.rttP99Us.toFixed(0)} µs, ${s.connectionsPerSec.toFixed(0)} conn/s${s.connectionErrors ? ` (${s.connectionErrors} errors)` : ''}${mem}`;
+  return `down ${mib(s.download1BytesPerSec)}/${mib(s.download8BytesPerSec)} up ${mib(s.upload1BytesPerSec)}/${mib(s.upload8BytesPerSec)} MiB/s (1/8 conns), rtt ${s.rttP50Us.toFixed(0)}/${s.rttP99Us.toFixed(0)} µs, ${s.connectionsPerSec.toFixed(0)} conn/s${s.connectionErrors ? ` (${s.connectionErrors} errors)` : ''}${mem}`;
 }

@@ -1,9 +1,10 @@
 /**
- * `npm run bench`: kubeprism against direct connections, HAProxy (TCP mode) and socat on the same
- * workload in one run — data path, failover, control plane — printed as one report and written to
- * bench/results/ (latest.json, latest.md, latest.svg).
+ * `npm run bench`: kubeprism against direct connections, the `pipe()` proxy (Node's floor), HAProxy (TCP
+ * mode, 1 thread and default threads) and socat on the same workload in one run — data path (both
+ * directions), failover, control plane — printed as one report and written to bench/results/
+ * (latest.json, latest.md, latest.svg).
  *
- * Options: --quick (one short run, indicative only), --only=direct,kubeprism,haproxy,socat (data-path
+ * Options: --quick (one short run, indicative only), --only=direct,kubeprism,pipe,haproxy1,haproxy,socat (data-path
  * contenders), --skip=datapath,failover,controlplane, --profile=DIR (V8 CPU profile of the kubeprism
  * process), --baseline=CHECKOUT (also run another build's bin/kubeprism.js, for A/B), --no-write.
  */
