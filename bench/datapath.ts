@@ -1,9 +1,12 @@
 /**
  * The data-path measurements: every contender, started fresh each run on the same upstream, driven by
  * the same load generator. Runs interleave the contenders (rotating their order) so a slow moment of
- * the machine does not land on one contender only.
+ * the machine does not land on one contender only. Memory is measured apart, with every contender
+ * running at once: a process's resident memory does not depend on the machine's load, but it does on
+ * time (a Node process's heap shrinks once V8 sees it idle, ~8 s after its last collection), so each
+ * reading waits for the processes to settle, and one wait serves them all.
  */
-import type { Contender, ContenderId } from './contenders.js';
+import type { Contender, ContenderId, RunningContender } from './contenders.js';
 import type { GeneratorOps } from './load-generator.js';
 import type { WorkerProcess } from './lib/ipc.js';
 import { median, sleep } from './lib/stats.js';
@@ -25,6 +28,10 @@ export interface DataPathParams {
   cpsWarmupMs: number;
   cpsDurationMs: number;
   idleConnections: number;
+  /** Memory rounds (every contender started fresh, all at once). */
+  memoryRuns: number;
+  /** Wait before each memory reading: the idle process, then with the idle connections open. */
+  memorySettleMs: number;
 }
 
 /** One run of one contender. */
@@ -64,15 +71,6 @@ async function runOne(
   const running = await contender.start(upstream);
   try {
     const target = running.target;
-    // Memory first, on a fresh process: a few connections to warm it up, then the idle thousand.
-    await generator.call('cps', { ...target, concurrency: 4, warmupMs: 0, durationMs: 300 });
-    await sleep(500);
-    const memoryBaseBytes = running.memoryBytes();
-    await generator.call('idleOpen', { ...target, count: p.idleConnections });
-    await sleep(1_000);
-    const memoryIdleBytes = running.memoryBytes();
-    await generator.call('idleClose', {});
-    await sleep(300);
     const bulk = { ...target, warmupMs: p.bulkWarmupMs, durationMs: p.bulkDurationMs };
     const download1 = await generator.call('bulk', { ...bulk, connections: 1 });
     const download8 = await generator.call('bulk', { ...bulk, connections: p.parallelConnections });
@@ -85,7 +83,7 @@ async function runOne(
       warmupMs: p.cpsWarmupMs,
       durationMs: p.cpsDurationMs,
     });
-    const sample: DataPathSample = {
+    return {
       download1BytesPerSec: download1.bytesPerSec,
       download8BytesPerSec: download8.bytesPerSec,
       upload1BytesPerSec: upload1.bytesPerSec,
@@ -95,11 +93,40 @@ async function runOne(
       connectionsPerSec: cps.perSec,
       connectionErrors: cps.errors,
     };
-    if (memoryBaseBytes !== undefined) sample.memoryBaseBytes = memoryBaseBytes;
-    if (memoryIdleBytes !== undefined) sample.memoryIdleBytes = memoryIdleBytes;
-    return sample;
   } finally {
     await running.stop();
+  }
+}
+
+/** Memory of one contender: idle (after a few connections), and with the idle connections open. */
+type MemorySample = Pick<DataPathSample, 'memoryBaseBytes' | 'memoryIdleBytes'>;
+
+/**
+ * One memory round: every contender started fresh at once and warmed up with a few connections; after
+ * the settling wait each one's memory is read; then each gets its idle connections, and after another
+ * wait each one is read again.
+ */
+async function memoryRound(
+  contenders: readonly Contender[],
+  upstreams: WorkerProcess<UpstreamOps>,
+  generator: WorkerProcess<GeneratorOps>,
+  p: DataPathParams,
+): Promise<Map<ContenderId, MemorySample>> {
+  const upstream = { host: UPSTREAM_HOST, ...(await upstreams.call('start', { host: UPSTREAM_HOST })) };
+  const running: Array<{ id: ContenderId; proxy: RunningContender }> = [];
+  const samples = new Map<ContenderId, MemorySample>();
+  try {
+    for (const c of contenders) running.push({ id: c.id, proxy: await c.start(upstream) });
+    for (const { proxy } of running) await generator.call('cps', { ...proxy.target, concurrency: 4, warmupMs: 0, durationMs: 300 });
+    await sleep(p.memorySettleMs);
+    for (const { id, proxy } of running) samples.set(id, { memoryBaseBytes: proxy.memoryBytes() });
+    for (const { proxy } of running) await generator.call('idleOpen', { ...proxy.target, count: p.idleConnections });
+    await sleep(p.memorySettleMs);
+    for (const { id, proxy } of running) (samples.get(id) as MemorySample).memoryIdleBytes = proxy.memoryBytes();
+    return samples;
+  } finally {
+    await generator.call('idleClose', {});
+    for (const { proxy } of running) await proxy.stop();
   }
 }
 
@@ -152,6 +179,20 @@ export async function runDataPath(
       );
     }
   }
+  const measured = live.filter((c) => c.id !== 'direct');
+  for (let run = 0; run < params.memoryRuns && measured.length > 0; run++) {
+    const started = performance.now();
+    const memory = await memoryRound(measured, upstreams, generator, params);
+    for (const [id, m] of memory) {
+      const samples = (results.find((r) => r.id === id) as DataPathResult).samples;
+      Object.assign(samples[run] ?? (samples[run] = {} as DataPathSample), m);
+    }
+    const mib = (b: number | undefined): string => (b === undefined ? '—' : (b / 2 ** 20).toFixed(1));
+    const line = [...memory].map(([id, m]) => `${id} ${mib(m.memoryBaseBytes)}→${mib(m.memoryIdleBytes)}`).join(', ');
+    log(
+      `  memory ${run + 1}/${params.memoryRuns} (MiB, idle → ${params.idleConnections} idle connections): ${line} (${((performance.now() - started) / 1000).toFixed(1)} s)`,
+    );
+  }
   for (const r of results) {
     if (r.samples.length > 0) {
       r.median = medianOf(r.samples);
@@ -163,6 +204,5 @@ export async function runDataPath(
 
 function describe(s: DataPathSample): string {
   const mib = (b: number): string => (b / 2 ** 20).toFixed(0);
-  const mem = s.memoryIdleBytes !== undefined ? ` mem ${mib(s.memoryBaseBytes ?? NaN)}→${mib(s.memoryIdleBytes)} MiB` : '';
-  return `down ${mib(s.download1BytesPerSec)}/${mib(s.download8BytesPerSec)} up ${mib(s.upload1BytesPerSec)}/${mib(s.upload8BytesPerSec)} MiB/s (1/8 conns), rtt ${s.rttP50Us.toFixed(0)}/${s.rttP99Us.toFixed(0)} µs, ${s.connectionsPerSec.toFixed(0)} conn/s${s.connectionErrors ? ` (${s.connectionErrors} errors)` : ''}${mem}`;
+  return `down ${mib(s.download1BytesPerSec)}/${mib(s.download8BytesPerSec)} up ${mib(s.upload1BytesPerSec)}/${mib(s.upload8BytesPerSec)} MiB/s (1/8 conns), rtt ${s.rttP50Us.toFixed(0)}/${s.rttP99Us.toFixed(0)} µs, ${s.connectionsPerSec.toFixed(0)} conn/s${s.connectionErrors ? ` (${s.connectionErrors} errors)` : ''}`;
 }

@@ -56,6 +56,8 @@ const dataPathParams: DataPathParams = quick
       cpsWarmupMs: 200,
       cpsDurationMs: 1500,
       idleConnections: 1000,
+      memoryRuns: 1,
+      memorySettleMs: 20_000,
     }
   : {
       runs: 5,
@@ -69,6 +71,8 @@ const dataPathParams: DataPathParams = quick
       cpsWarmupMs: 300,
       cpsDurationMs: 3000,
       idleConnections: 1000,
+      memoryRuns: 3,
+      memorySettleMs: 20_000,
     };
 if (runs !== undefined) dataPathParams.runs = runs;
 const failoverParams: FailoverParams = {

@@ -205,7 +205,7 @@ export function markdown(r: BenchResults): string {
       `Download: the upstream streams for ${p.bulkDurationMs / 1000} s after ${p.bulkWarmupMs} ms of warm-up on 1 and on ${p.parallelConnections} connections. ` +
       `Upload: the load pushes for as long into an upstream that reads everything and answers its byte count at the end (the window closes at the last answer, so every byte counted arrived). ` +
       `Round trip: ${fmt(p.rttMessages)} ping-pongs of ${p.messageBytes} bytes on one connection. New connections: ${p.cpsConcurrency} loops of connect, ${p.messageBytes}-byte exchange, close, for ${p.cpsDurationMs / 1000} s. ` +
-      `Memory: the proxy's RSS (socat: summed PSS of its forked processes) idle after a few connections, and with ${fmt(p.idleConnections)} idle connections open; per connection = (the difference) / ${fmt(p.idleConnections)}. ` +
+      `Memory: the proxy's RSS (socat: summed PSS of its forked processes), idle ${p.memorySettleMs / 1000} s after a few connections, and ${p.memorySettleMs / 1000} s after ${fmt(p.idleConnections)} idle connections were opened; per connection = (the difference) / ${fmt(p.idleConnections)}; every contender running at once, median of ${p.memoryRuns} rounds. ` +
       'HAProxy: TCP mode, default buffers, `check` on (TCP), with `nbthread 1` (one event loop, like kubeprism) and with its default threads (one per core); kubeprism: `kubeprism run` with `tcp` checks. Both check every second. ' +
       "`pipe()`: the smallest Node proxy (two sockets joined with `pipe()`, noDelay, its own process): Node's floor.",
     ...Object.entries(r.skipped).map(([k, v]) => `\n${k} skipped: ${v}.`),

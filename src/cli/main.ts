@@ -1,8 +1,5 @@
 // The `kubeprism` executable: runs the CLI on the process's arguments and exits with its code. No
 // top-level await: the single executable bundles this file as CommonJS, which cannot have one.
-// First: V8 flags apply to what is loaded after them. In the single executable's bundle that is all of
-// it; bin/kubeprism.js imports them before main.js itself (an ES module graph loads before it runs).
-import './v8-flags.js';
 import { runCli } from './program.js';
 
 const interrupt = new AbortController();
