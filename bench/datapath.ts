@@ -30,7 +30,7 @@ export interface DataPathParams {
   idleConnections: number;
   /** Memory rounds (every contender started fresh, all at once). */
   memoryRuns: number;
-  /** Wait before each memory reading: the idle process, then with the idle connections open. */
+  /** Window of each memory reading (its lowest value): the idle process, then with the idle connections open. */
   memorySettleMs: number;
 }
 
@@ -98,13 +98,34 @@ async function runOne(
   }
 }
 
+/**
+ * Each contender's settled memory: its lowest reading over `windowMs`, read every second. Nothing is
+ * happening to them, so their resident memory only falls (a Node heap is shrunk by V8 some seconds
+ * after it sees the process idle, at a moment that varies from run to run); the lowest reading is the
+ * settled one.
+ */
+async function settledMemory(
+  running: ReadonlyArray<{ id: ContenderId; proxy: RunningContender }>,
+  windowMs: number,
+): Promise<Map<ContenderId, number | undefined>> {
+  const lowest = new Map<ContenderId, number | undefined>();
+  for (const deadline = performance.now() + windowMs; ;) {
+    for (const { id, proxy } of running) {
+      const now = proxy.memoryBytes();
+      const before = lowest.get(id);
+      lowest.set(id, now === undefined || before === undefined ? (before ?? now) : Math.min(before, now));
+    }
+    if (performance.now() >= deadline) return lowest;
+    await sleep(1_000);
+  }
+}
+
 /** Memory of one contender: idle (after a few connections), and with the idle connections open. */
 type MemorySample = Pick<DataPathSample, 'memoryBaseBytes' | 'memoryIdleBytes'>;
 
 /**
- * One memory round: every contender started fresh at once and warmed up with a few connections; after
- * the settling wait each one's memory is read; then each gets its idle connections, and after another
- * wait each one is read again.
+ * One memory round: every contender started fresh at once and warmed up with a few connections, its
+ * settled memory read (see settledMemory); then each gets its idle connections, and it is read again.
  */
 async function memoryRound(
   contenders: readonly Contender[],
@@ -118,11 +139,11 @@ async function memoryRound(
   try {
     for (const c of contenders) running.push({ id: c.id, proxy: await c.start(upstream) });
     for (const { proxy } of running) await generator.call('cps', { ...proxy.target, concurrency: 4, warmupMs: 0, durationMs: 300 });
-    await sleep(p.memorySettleMs);
-    for (const { id, proxy } of running) samples.set(id, { memoryBaseBytes: proxy.memoryBytes() });
+    const idle = await settledMemory(running, p.memorySettleMs);
+    for (const { id } of running) samples.set(id, { memoryBaseBytes: idle.get(id) });
     for (const { proxy } of running) await generator.call('idleOpen', { ...proxy.target, count: p.idleConnections });
-    await sleep(p.memorySettleMs);
-    for (const { id, proxy } of running) (samples.get(id) as MemorySample).memoryIdleBytes = proxy.memoryBytes();
+    const open = await settledMemory(running, p.memorySettleMs);
+    for (const { id } of running) (samples.get(id) as MemorySample).memoryIdleBytes = open.get(id);
     return samples;
   } finally {
     await generator.call('idleClose', {});

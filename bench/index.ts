@@ -57,7 +57,7 @@ const dataPathParams: DataPathParams = quick
       cpsDurationMs: 1500,
       idleConnections: 1000,
       memoryRuns: 1,
-      memorySettleMs: 20_000,
+      memorySettleMs: 30_000,
     }
   : {
       runs: 5,
@@ -72,7 +72,7 @@ const dataPathParams: DataPathParams = quick
       cpsDurationMs: 3000,
       idleConnections: 1000,
       memoryRuns: 3,
-      memorySettleMs: 20_000,
+      memorySettleMs: 30_000,
     };
 if (runs !== undefined) dataPathParams.runs = runs;
 const failoverParams: FailoverParams = {
