@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, AgentStartError } from '../../src/agent/agent.js';
+import { parsePersisted } from '../../src/agent/config-store.js';
 import { LAST_GOOD_FILE } from '../../src/agent/machine-config-source.js';
 import {
   DiscoveryStatusType,
@@ -257,12 +258,12 @@ describe('Agent: config sources', () => {
     const result = await a.applyConfig(cfg(10), 'api');
     expect(result).toMatchObject({ applied: true });
     await eventuallyResource(a.state, kpcPtr, (r) => expect(r?.spec.port).toBe(ports[10]));
-    expect((await a.state.get(statusPtr)).spec.persistError).toMatch(/cannot save last good config/);
+    expect((await a.state.get(statusPtr)).spec.persistError).toMatch(/cannot save the machine config to/);
     // The directory comes back: the agent saves the last good copy by itself (retry with backoff).
     if (process.getuid?.() === 0) await rm(path.join(state, LAST_GOOD_FILE), { recursive: true, force: true });
     else await chmod(state, 0o755);
     await eventuallyResource(a.state, statusPtr, (s) => expect(s?.spec.persistError).toBeUndefined());
-    expect(await readFile(path.join(state, LAST_GOOD_FILE), 'utf8')).toBe(cfg(10));
+    expect(parsePersisted(await readFile(path.join(state, LAST_GOOD_FILE), 'utf8'))).toMatchObject({ text: cfg(10), source: 'api' });
   });
 
   it('syncs members from a file and keeps members fed from elsewhere', async () => {
