@@ -1,6 +1,7 @@
 import { KUBE_CONTROLLER_MANAGER_ID, KUBE_SCHEDULER_ID, KUBELET_ID } from '../resources/index.js';
 import { KubeprismError } from '../runtime/index.js';
 import type { KubeconfigCredentials } from './kubeconfig-files.js';
+import { CREDENTIAL_PROFILES, type CredentialProfile } from './profile-names.js';
 
 // Where each distribution keeps the credentials of the kubeconfigs kubeprism generates (kubelet,
 // kube-scheduler, kube-controller-manager). Sources, read in each project's code:
@@ -15,11 +16,7 @@ import type { KubeconfigCredentials } from './kubeconfig-files.js';
 // - talos: kubeprism's historical layout: /etc/kubernetes/pki/{ca,<component>}.crt|key and the kubelet's
 //   rotating PEM.
 
-/** The distributions whose credential layout kubeprism knows. */
-export const CREDENTIAL_PROFILES = ['talos', 'kubeadm', 'k3s', 'rke2'] as const;
-
-/** A credential layout, by distribution. */
-export type CredentialProfile = (typeof CREDENTIAL_PROFILES)[number];
+export { CREDENTIAL_PROFILES, type CredentialProfile };
 
 /** Files a profile names for one component; a missing cert and key means the distribution has no such files. */
 interface ComponentFiles {
