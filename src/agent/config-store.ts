@@ -199,7 +199,7 @@ export class ConfigStore {
         (err: unknown) => {
           // Keep trying this one, unless a newer config came meanwhile (that one is written next instead).
           this.#wanted ??= config;
-          this.#setError(`cannot save the machine config to ${this.file}: ${err instanceof Error ? err.message : String(err)}`);
+          this.#setError(`cannot save last good config to ${this.file}: ${err instanceof Error ? err.message : String(err)}`);
           if (this.#wanted !== config) return;
           if (this.#closed) {
             this.#wanted = undefined; // stopping: one last attempt only
@@ -226,8 +226,9 @@ export class ConfigStore {
   #setError(error: string | undefined): void {
     if (error === this.#error) return;
     this.#error = error;
-    if (error === undefined) this.#logger.info({ file: this.file }, 'machine config saved to the state directory');
-    else this.#logger.error({ file: this.file, reason: error }, 'machine config not saved; it still applies');
+    // The same words as before the store existed: log queries keep matching.
+    if (error === undefined) this.#logger.info({ file: this.file }, 'last good machine config saved');
+    else this.#logger.error({ file: this.file, reason: error }, 'cannot persist the last good machine config; it still applies');
     this.#onError(error);
   }
 }

@@ -258,7 +258,7 @@ describe('Agent: config sources', () => {
     const result = await a.applyConfig(cfg(10), 'api');
     expect(result).toMatchObject({ applied: true });
     await eventuallyResource(a.state, kpcPtr, (r) => expect(r?.spec.port).toBe(ports[10]));
-    expect((await a.state.get(statusPtr)).spec.persistError).toMatch(/cannot save the machine config to/);
+    expect((await a.state.get(statusPtr)).spec.persistError).toMatch(/cannot save last good config/);
     // The directory comes back: the agent saves the last good copy by itself (retry with backoff).
     if (process.getuid?.() === 0) await rm(path.join(state, LAST_GOOD_FILE), { recursive: true, force: true });
     else await chmod(state, 0o755);
