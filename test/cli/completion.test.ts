@@ -67,10 +67,9 @@ describe('completion scripts', () => {
 
   it('includes commands added to the tree by anyone (e.g. version), with their flags', () => {
     const program = buildProgram(silent, { value: 0 });
-    program.command('version').description('print the version').option('-o, --output <format>', 'json');
     const text = bashScript(cliModel(program, []));
-    expect(text).toMatch(/__kubeprism_reply "run get .*version.*"/);
-    expect(text).toMatch(/ {4}version\)\n {6}case \$prev in\n {8}-o\|--output\) :; return ;;/);
+    expect(text).toMatch(/__kubeprism_reply "run .*version.*"/);
+    expect(text).toMatch(/ {4}version\)\n {6}case \$prev in\n {8}-o\|--output\) __kubeprism_reply "text json"; return ;;/);
   });
 
   it.skipIf(!BASH)('bash accepts the script, and it completes commands, types, flags and their values', async () => {
@@ -82,15 +81,15 @@ describe('completion scripts', () => {
     const cases: Array<[string[], string]> = [
       [['kubeprism', 'g'], 'get graph'],
       [['kubeprism', 'ge'], 'get'],
-      [['kubeprism', 'get', 'kp'], 'kpc kpe kps kpu'],
-      [['kubeprism', 'get', '-n', 'k8s', '-o', 'yaml', 'kp'], 'kpc kpe kps kpu'],
+      [['kubeprism', 'get', 'kp'], 'kpc kpe kpk kps kpu'],
+      [['kubeprism', 'get', '-n', 'k8s', '-o', 'yaml', 'kp'], 'kpc kpe kpk kps kpu'],
       [['kubeprism', 'get', 'kps', ''], ''], // ids are not completed
       [['kubeprism', 'get', '-o', 'j'], 'json jsonpath='],
       [['kubeprism', 'get', '--w'], '--watch'],
       [['kubeprism', 'completion', ''], 'bash zsh fish'],
       [['kubeprism', 'validate', '--members', path.join(dir, 'mem')], members],
       [['kubeprism', 'run', '--log-level', 'd'], 'debug'],
-      [['kubeprism', 'help', 'v'], 'validate'],
+      [['kubeprism', 'help', 'v'], 'version validate'],
     ];
     const probe = cases
       .map(
@@ -131,7 +130,7 @@ describe('completion scripts', () => {
       ].join('\n'),
     ]);
     const [commands, types, outputs] = stdout.trim().split('\n');
-    expect(commands).toMatch(/^describe run get dump graph apply-config validate completion help$/);
+    expect(commands).toMatch(/^describe run version get dump graph apply-config validate completion help$/);
     expect(types?.split(' ')).toEqual(expect.arrayContaining(['compadd', '--', 'kps', 'kpu', 'members']));
     expect(outputs).toBe('compadd -- table wide yaml json name jsonpath=');
   });
@@ -148,8 +147,8 @@ describe('completion scripts', () => {
         .map((l) => l.split('\t')[0]!);
     };
     expect(await complete('kubeprism ge')).toEqual(['get']);
-    expect(await complete('kubeprism get kp')).toEqual(['kpc', 'kpe', 'kps', 'kpu']);
-    expect(await complete('kubeprism get -n k8s kp')).toEqual(['kpc', 'kpe', 'kps', 'kpu']);
+    expect(await complete('kubeprism get kp')).toEqual(['kpc', 'kpe', 'kpk', 'kps', 'kpu']);
+    expect(await complete('kubeprism get -n k8s kp')).toEqual(['kpc', 'kpe', 'kpk', 'kps', 'kpu']);
     expect(await complete('kubeprism get -o ')).toEqual(['json', 'jsonpath=', 'name', 'table', 'wide', 'yaml']);
     expect(await complete('kubeprism completion ')).toEqual(['bash', 'fish', 'zsh']);
   });

@@ -152,7 +152,7 @@ describe('kubeprism get (the built binary)', () => {
     const out = await sh(
       `bash -n "${file}" && bash -c '. "${file}"; COMP_WORDS=(kubeprism get kp); COMP_CWORD=2; _kubeprism; echo "\${COMPREPLY[*]}"'`,
     );
-    expect(out).toMatchObject({ code: 0, stdout: 'kpc kpe kps kpu\n' });
+    expect(out).toMatchObject({ code: 0, stdout: 'kpc kpe kpk kps kpu\n' });
   });
 });
 
