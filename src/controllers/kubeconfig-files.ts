@@ -150,7 +150,7 @@ export function kubeconfigFilesController(options: KubeconfigFilesOptions): Cont
         } else {
           const credentials = credentialsOf(id);
           if (credentials === undefined) {
-            if (!warned.has(id)) ctx.logger.warn({ component: id }, options.missingCredentials?.(id) ?? `no credential files for ${id}`);
+            if (!warned.has(id)) ctx.logger.warn({ kubeconfig: id }, options.missingCredentials?.(id) ?? `no credential files for ${id}`);
             warned.add(id);
             continue;
           }
