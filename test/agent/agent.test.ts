@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { Agent, AgentStartError } from '../../src/agent/agent.js';
+import { parsePersisted } from '../../src/agent/config-store.js';
 import { LAST_GOOD_FILE } from '../../src/agent/machine-config-source.js';
 import {
   DiscoveryStatusType,
@@ -267,7 +268,7 @@ describe('Agent: config sources', () => {
     if (process.getuid?.() === 0) await rm(path.join(state, LAST_GOOD_FILE), { recursive: true, force: true });
     else await chmod(state, 0o755);
     await eventuallyResource(a.state, statusPtr, (s) => expect(s?.spec.persistError).toBeUndefined());
-    expect(await readFile(path.join(state, LAST_GOOD_FILE), 'utf8')).toBe(cfg(10));
+    expect(parsePersisted(await readFile(path.join(state, LAST_GOOD_FILE), 'utf8'))).toMatchObject({ text: cfg(10), source: 'api' });
   });
 
   it('syncs members from a file and keeps members fed from elsewhere', async () => {
