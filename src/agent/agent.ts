@@ -2,13 +2,14 @@ import { readFile } from 'node:fs/promises';
 import { Gauge, Registry } from 'prom-client';
 import path from 'node:path';
 import { buildInfo } from '../build-info.js';
-import type { MemberSpec } from '../config/index.js';
+import type { Adoption, MemberSpec } from '../config/index.js';
 import {
   configChainControllers,
   kubePrismController,
   kubernetesMembersController,
   type KubePrismControllerOptions,
   type KubernetesMembersOptions,
+  type ResolvedCredentials,
 } from '../controllers/index.js';
 import { LoadBalancerMetrics } from '../loadbalancer/index.js';
 import { registerKubeprismTypes } from '../resources/index.js';
@@ -16,7 +17,6 @@ import {
   componentLogger,
   createState,
   Engine,
-  KubeprismError,
   silentLogger,
   type BackoffOptions,
   type Controller,
@@ -25,6 +25,8 @@ import {
   type State,
 } from '../runtime/index.js';
 import { watchPath, type PathWatch } from '../util/file-watcher.js';
+import { AgentStartError, ConfigFileSource } from './config-file.js';
+import type { StateFs } from './config-store.js';
 import { MachineConfigSource, type ApplyResult } from './machine-config-source.js';
 import { MembersSource, type MembersSyncResult } from './members-source.js';
 import { registerControllerMetrics } from './runtime-metrics.js';
@@ -41,9 +43,19 @@ export interface AgentOptions {
   /** Members file (`members: [...]`), re-read on change. */
   readonly membersPath?: string;
   readonly logger?: Logger;
-  /** Credentials the kubeconfigs refer to (see KubeconfigFilesOptions). */
+  /** Credentials the kubeconfigs refer to (see KubeconfigFilesOptions), when `credentials` is not given. */
   readonly pkiDir?: string;
   readonly kubeletClientPem?: string;
+  /** The credential files of the generated kubeconfigs (`--profile` and its overrides; see credential-profiles.ts). */
+  readonly credentials?: ResolvedCredentials;
+  /** Kubeconfigs the node already has, adopted on the command line (`--adopt-kubeconfig NAME=PATH`). */
+  readonly adoptKubeconfigs?: readonly Adoption[];
+  /** Bound on one read or write of the state directory (default 5 s): a stuck one is reported, never waited for. */
+  readonly stateTimeoutMs?: number;
+  /** How long `stop()` waits for the last config to be saved (default 5 s). */
+  readonly stopPersistTimeoutMs?: number;
+  /** The state directory's filesystem (tests inject a stuck one). */
+  readonly stateFs?: StateFs;
   /** Controller restart backoff. */
   readonly backoff?: BackoffOptions;
   /** File-watch debounce and polling, for tests. */
@@ -57,12 +69,10 @@ export interface AgentOptions {
   readonly controllers?: readonly Controller[];
 }
 
-/** The agent could not start: no usable config and no last good one. */
-export class AgentStartError extends KubeprismError {
-  constructor(message: string) {
-    super('KP_ERR_AGENT_START', message);
-  }
-}
+export { AgentStartError };
+
+/** How long stop() waits for the last config save by default. */
+const STOP_PERSIST_TIMEOUT_MS = 5_000;
 
 /** The node agent: state, controllers, and the config and member sources, started and stopped together. */
 export class Agent {
@@ -73,10 +83,11 @@ export class Agent {
   readonly metrics = new Registry();
   readonly #options: AgentOptions;
   readonly #config: MachineConfigSource;
+  readonly #configFile: ConfigFileSource;
   readonly #members: MembersSource;
   readonly #watches: PathWatch[] = [];
-  /** Content last read from the config and members files: a re-read that finds the same is skipped. */
-  readonly #lastRead = new Map<'config' | 'members', string>();
+  /** Content last read from the members file: a re-read that finds the same is skipped. */
+  #membersText: string | undefined;
   #stopped = false;
 
   private constructor(state: State, options: AgentOptions) {
@@ -84,7 +95,14 @@ export class Agent {
     this.#options = options;
     this.logger = options.logger ?? silentLogger();
     this.engine = new Engine(state, { logger: this.logger, ...(options.backoff ? { backoff: options.backoff } : {}) });
-    this.#config = new MachineConfigSource(state, componentLogger(this.logger, 'config-source'), options.stateDir);
+    const configLogger = componentLogger(this.logger, 'config-source');
+    const adoptedByFlag = new Map((options.adoptKubeconfigs ?? []).map((a) => [a.name, a.path]));
+    this.#config = new MachineConfigSource(state, configLogger, options.stateDir, {
+      parseContext: { adoptedByFlag },
+      ...(options.stateTimeoutMs !== undefined ? { stateTimeoutMs: options.stateTimeoutMs } : {}),
+      ...(options.stateFs ? { stateFs: options.stateFs } : {}),
+    });
+    this.#configFile = new ConfigFileSource(this.#config, configLogger, options.configPath);
     this.#members = new MembersSource(state, componentLogger(this.logger, 'members-source'));
     registerControllerMetrics(this.metrics, this.engine);
     registerSourceMetrics(this.metrics, state);
@@ -103,10 +121,17 @@ export class Agent {
     const state = await createState();
     await registerKubeprismTypes(state);
     const agent = new Agent(state, options);
+    const watch = {
+      ...(options.watchDebounceMs !== undefined ? { debounceMs: options.watchDebounceMs } : {}),
+      ...(options.watchPollMs !== undefined ? { pollMs: options.watchPollMs } : {}),
+    };
     const chain = configChainControllers({
       outputDir: options.outputDir,
       ...(options.pkiDir !== undefined ? { pkiDir: options.pkiDir } : {}),
       ...(options.kubeletClientPem !== undefined ? { kubeletClientPem: options.kubeletClientPem } : {}),
+      ...(options.credentials ? { credentials: options.credentials.credentials, missingCredentials: options.credentials.missing } : {}),
+      ...(options.adoptKubeconfigs ? { adoptions: options.adoptKubeconfigs } : {}),
+      watch,
     });
     const balancer = kubePrismController({ ...options.balancer, metrics: new LoadBalancerMetrics(agent.metrics) });
     const discovery = kubernetesMembersController(options.kubernetesDiscovery);
@@ -115,52 +140,26 @@ export class Agent {
   }
 
   /**
-   * Starts controllers, loads the config (file, else the last good one) and members, and begins watching
-   * the files. Throws AgentStartError when a config file was given but neither it nor a last good config
-   * can be used.
+   * Starts controllers, loads the config (see ConfigFileSource for the rule between the file, a config
+   * applied through the API and the last good one) and members, and begins watching the files. Throws
+   * AgentStartError when a config file was given but neither it nor a last good config can be used.
    */
   async start(): Promise<void> {
     this.engine.start();
-    await this.#loadInitialConfig();
-    const { membersPath } = this.#options;
+    await this.#configFile.start();
+    const { configPath, membersPath } = this.#options;
+    if (configPath !== undefined) this.#watch(configPath, () => this.#configFile.reload(false));
     if (membersPath !== undefined) {
       await this.reloadMembers();
       this.#watch(membersPath, () => this.reloadMembers());
     }
   }
 
-  async #loadInitialConfig(): Promise<void> {
-    const { configPath } = this.#options;
-    const lastGood = await this.#config.readLastGood().catch(() => undefined);
-    const useLastGood = async (why: string): Promise<void> => {
-      if (lastGood === undefined) throw new AgentStartError(why);
-      const result = await this.#config.apply(lastGood, `last-good:${this.#config.lastGoodPath}`, { usingLastGood: true, persist: false });
-      if (!result.applied) throw new AgentStartError(`${why}; the last good config is unusable too: ${result.message}`);
-      this.logger.warn({ reason: why }, 'running on the last good machine config');
-    };
-    if (configPath === undefined) {
-      if (lastGood !== undefined) await useLastGood('no config file given');
-      return;
-    }
-    let text: string;
-    try {
-      text = (await this.#readChanged('config', configPath)) as string; // the first read is always a change
-    } catch (err) {
-      await this.#config.reportUnreadable(`file:${configPath}`, err);
-      await useLastGood(`cannot read machine config ${configPath}: ${(err as Error).message}`);
-      this.#watch(configPath, () => this.reloadConfig());
-      return;
-    }
-    const result = await this.#config.apply(text, `file:${configPath}`);
-    // The file's rejection stays in the status next to the fact that the last good config runs.
-    if (!result.applied) await useLastGood(`machine config ${configPath} is invalid:\n${result.message}`);
-    this.#watch(configPath, () => this.reloadConfig());
-  }
-
   #watch(file: string, reload: () => Promise<unknown>): void {
     const watcher = watchPath(
       file,
       () => {
+        if (this.#stopped) return;
         reload().catch((err: unknown) => this.logger.error({ err, file }, 'reload failed'));
       },
       {
@@ -172,55 +171,40 @@ export class Agent {
     this.#watches.push(watcher);
   }
 
-  /** Re-reads the config file (on change and on SIGHUP); a missing or bad file keeps the config in force. */
+  /**
+   * Re-reads the config file and applies it, changed or not (SIGHUP: the operator asked for the file,
+   * over a config applied through the API). A missing or bad file keeps the config in force.
+   */
   async reloadConfig(): Promise<ApplyResult | undefined> {
-    const { configPath } = this.#options;
-    if (configPath === undefined || this.#stopped) return undefined;
-    await this.#config.retryPersist();
-    let text: string | undefined;
-    try {
-      text = await this.#readChanged('config', configPath);
-    } catch (err) {
-      await this.#config.reportUnreadable(`file:${configPath}`, err);
-      return undefined;
-    }
-    return text === undefined ? undefined : this.#config.apply(text, `file:${configPath}`);
+    if (this.#stopped) return undefined;
+    return this.#configFile.reload(true);
   }
 
-  /** Applies config text from the API or an embedder; a rejected config changes nothing. */
+  /**
+   * Applies config text from the API or an embedder; a rejected config changes nothing. An applied one
+   * is saved and outlives restarts until the config file changes.
+   */
   applyConfig(text: string, source = 'embedded'): Promise<ApplyResult> {
-    return this.#config.apply(text, source);
+    const supersedes = this.#configFile.supersedes();
+    return this.#config.apply(text, source, supersedes !== undefined ? { supersedes } : {});
   }
 
   /** Re-reads the members file; a bad file keeps the members in force. */
   async reloadMembers(): Promise<MembersSyncResult | undefined> {
     const { membersPath } = this.#options;
     if (membersPath === undefined || this.#stopped) return undefined;
-    let text: string | undefined;
+    let text: string;
     try {
-      text = await this.#readChanged('members', membersPath);
+      text = await readFile(membersPath, 'utf8');
     } catch (err) {
+      // The read after a failed one counts as a change whatever it finds.
+      this.#membersText = undefined;
       await this.#members.reportUnreadable(path.resolve(membersPath), err);
       return undefined;
     }
-    return text === undefined ? undefined : this.#members.syncFile(text, path.resolve(membersPath));
-  }
-
-  /**
-   * A watched input file's content when it differs from the last read, else undefined. Throws when it
-   * cannot be read; the read after that counts as a change whatever it finds.
-   */
-  async #readChanged(input: 'config' | 'members', file: string): Promise<string | undefined> {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      this.#lastRead.delete(input);
-      throw err;
-    }
-    if (this.#lastRead.get(input) === text) return undefined;
-    this.#lastRead.set(input, text);
-    return text;
+    if (text === this.#membersText) return undefined;
+    this.#membersText = text;
+    return this.#members.syncFile(text, path.resolve(membersPath));
   }
 
   /** Creates or replaces a member (embedding API and debug API). */
@@ -233,12 +217,17 @@ export class Agent {
     return this.#members.remove(id);
   }
 
-  /** Stops watching files and stops every controller (the balancer drains its connections). */
+  /**
+   * Stops watching files and stops every controller (the balancer drains its connections), and waits a
+   * bounded time (`stopPersistTimeoutMs`) for the last config to reach the state directory.
+   */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
     for (const watcher of this.#watches) watcher.close();
-    this.#config.close();
-    await this.engine.stop();
+    const timeoutMs = this.#options.stopPersistTimeoutMs ?? STOP_PERSIST_TIMEOUT_MS;
+    const [saved] = await Promise.all([this.#config.close(timeoutMs), this.engine.stop()]);
+    if (!saved)
+      this.logger.error({ timeoutMs }, 'stopping without the last machine config saved: the state directory did not answer in time');
   }
 }

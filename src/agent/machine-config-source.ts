@@ -1,9 +1,9 @@
 import path from 'node:path';
-import { InvalidConfigError, parseMachineConfig, type MachineConfig } from '../config/index.js';
+import { InvalidConfigError, parseMachineConfig, type MachineConfig, type ParseContext } from '../config/index.js';
 import type { Draft } from 'immer';
 import { MACHINE_CONFIG_ID, MachineConfigStatusType, MachineConfigType, type MachineConfigStatusSpec } from '../resources/index.js';
 import { ptr, type FieldIssue, type Logger, type State } from '../runtime/index.js';
-import { readIfExists, writeFileAtomic } from '../util/atomic-file.js';
+import { ConfigStore, type PersistedConfig, type StateFs } from './config-store.js';
 
 /** Owner of MachineConfig and MachineConfigStatus: the config source is their only writer. */
 export const CONFIG_SOURCE_OWNER = 'MachineConfigSource';
@@ -11,8 +11,27 @@ export const CONFIG_SOURCE_OWNER = 'MachineConfigSource';
 /** The file, in the state directory, holding the last config that was accepted. */
 export const LAST_GOOD_FILE = 'machine-config.yaml';
 
-const PERSIST_RETRY_MIN_MS = 500;
-const PERSIST_RETRY_MAX_MS = 30_000;
+/** How a MachineConfigSource reads configs and keeps the last good one. */
+export interface MachineConfigSourceOptions {
+  /** What the command line says that a config may not contradict (adopted kubeconfigs). */
+  readonly parseContext?: ParseContext;
+  /** A state-directory read or write taking longer than this is reported and left behind (default 5 s). */
+  readonly stateTimeoutMs?: number;
+  /** The state directory's filesystem (tests inject a stuck one). */
+  readonly stateFs?: StateFs;
+}
+
+/** How a config is offered: where it came from, whether it is saved, what it supersedes. */
+export interface ApplyOptions {
+  /** Running on the persisted config because the real source failed. */
+  readonly usingLastGood?: boolean;
+  /** Save it as the last good config (default true). */
+  readonly persist?: boolean;
+  /** For a config that is not the config file's: the digest of the config file it supersedes (see ConfigStore). */
+  readonly supersedes?: string;
+  /** The state file it was restored from at start (a persisted API config the file has not replaced). */
+  readonly restoredFrom?: string;
+}
 
 /** The outcome of offering a config: applied (maybe unchanged), or rejected with every issue. */
 export type ApplyResult =
@@ -25,26 +44,49 @@ export type ApplyResult =
  */
 export class MachineConfigSource {
   #queue: Promise<unknown> = Promise.resolve();
-  /** Accepted config text not yet saved as the last good copy (the state directory refused it). */
-  #unsaved: string | undefined;
-  #retryTimer: NodeJS.Timeout | undefined;
-  #retryDelayMs = PERSIST_RETRY_MIN_MS;
-  #closed = false;
+  readonly #store: ConfigStore | undefined;
+  readonly #parseContext: ParseContext;
 
   constructor(
     private readonly state: State,
     private readonly logger: Logger,
-    private readonly stateDir: string | undefined,
-  ) {}
+    stateDir: string | undefined,
+    options: MachineConfigSourceOptions = {},
+  ) {
+    this.#parseContext = options.parseContext ?? {};
+    this.#store =
+      stateDir === undefined
+        ? undefined
+        : new ConfigStore(path.join(stateDir, LAST_GOOD_FILE), {
+            logger,
+            ...(options.stateFs ? { fs: options.stateFs } : {}),
+            ...(options.stateTimeoutMs !== undefined ? { timeoutMs: options.stateTimeoutMs } : {}),
+            // Saving goes on after an apply returns (retries, a slow directory): its outcome lands in the status.
+            onError: (error) =>
+              void this.#serialized(() =>
+                this.#writeStatus((status) => {
+                  if (error === undefined) delete status.persistError;
+                  else status.persistError = error;
+                }),
+              ).catch((err: unknown) => this.logger.error({ err }, 'cannot record the persist state')),
+          });
+  }
 
   /** Path of the persisted last good config, when there is a state directory. */
   get lastGoodPath(): string | undefined {
-    return this.stateDir === undefined ? undefined : path.join(this.stateDir, LAST_GOOD_FILE);
+    return this.#store?.file;
   }
 
   /** Validates and applies `text`; `source` says where it came from (`file:/path`, `api`, `embedded`, …). */
-  apply(text: string, source: string, options: { usingLastGood?: boolean; persist?: boolean } = {}): Promise<ApplyResult> {
-    return this.#serialized(() => this.#apply(text, source, options));
+  async apply(text: string, source: string, options: ApplyOptions = {}): Promise<ApplyResult> {
+    const result = await this.#serialized(() => this.#apply(text, source, options));
+    // Saving runs off the config path: the config applies at once; the caller waits a bounded time for the
+    // save so that, in the common case, the status it reads next already says whether it was saved.
+    if (result.applied && options.persist !== false && this.#store !== undefined) {
+      await this.#store.save({ text, source, ...(options.supersedes !== undefined ? { supersedes: options.supersedes } : {}) });
+      await this.#queue;
+    }
+    return result;
   }
 
   /** Records that a source could not even be read (missing file, permissions); nothing else changes. */
@@ -66,17 +108,16 @@ export class MachineConfigSource {
     return run;
   }
 
-  /** Reads the persisted last good config, if any. */
-  async readLastGood(): Promise<string | undefined> {
-    const file = this.lastGoodPath;
-    return file === undefined ? undefined : readIfExists(file);
+  /** Reads the persisted config, if any (bounded: throws StateTimeoutError when the directory hangs). */
+  async readPersisted(): Promise<PersistedConfig | undefined> {
+    return this.#store?.read();
   }
 
-  async #apply(text: string, source: string, options: { usingLastGood?: boolean; persist?: boolean }): Promise<ApplyResult> {
+  async #apply(text: string, source: string, options: ApplyOptions): Promise<ApplyResult> {
     let config: MachineConfig;
     try {
       // Interpreted here, once: the view travels with the documents, and no controller reads them again.
-      config = parseMachineConfig(text);
+      config = parseMachineConfig(text, this.#parseContext);
     } catch (err) {
       const issues = err instanceof InvalidConfigError ? err.issues : [{ path: '', message: String(err) }];
       const message = err instanceof Error ? err.message : String(err);
@@ -95,22 +136,13 @@ export class MachineConfigSource {
       { owner: CONFIG_SOURCE_OWNER, initialSpec: { documents: [], view: config.view } },
     );
     const changed = stored.metadata.version !== before?.metadata.version;
-    let persistError: string | undefined;
-    if (options.persist !== false && this.lastGoodPath !== undefined) {
-      this.#unsaved = text;
-      this.#retryDelayMs = PERSIST_RETRY_MIN_MS;
-      persistError = await this.#persist();
-      if (persistError !== undefined) {
-        this.logger.error({ err: persistError, file: this.lastGoodPath }, 'cannot persist the last good machine config; it still applies');
-      }
-    }
     await this.#writeStatus((status) => {
       status.source = source;
       status.appliedVersion = stored.metadata.version;
       status.appliedAt = changed || !status.appliedAt ? new Date().toISOString() : status.appliedAt;
       status.usingLastGood = options.usingLastGood === true;
-      if (persistError === undefined) delete status.persistError;
-      else status.persistError = persistError;
+      if (options.restoredFrom !== undefined) status.restoredFrom = options.restoredFrom;
+      else delete status.restoredFrom;
       // Running on the last good config means the real source failed: keep its error visible.
       if (!options.usingLastGood) delete status.lastError;
     });
@@ -118,46 +150,14 @@ export class MachineConfigSource {
     return { applied: true, changed, version: stored.metadata.version };
   }
 
-  /** Saves the unsaved last good config; on failure schedules a retry with backoff. Returns the error, if any. */
-  async #persist(): Promise<string | undefined> {
-    clearTimeout(this.#retryTimer);
-    this.#retryTimer = undefined;
-    const text = this.#unsaved;
-    const file = this.lastGoodPath;
-    if (text === undefined || file === undefined) return undefined;
-    try {
-      await writeFileAtomic(file, text);
-      this.#unsaved = undefined;
-      return undefined;
-    } catch (err) {
-      if (!this.#closed) {
-        // The directory may come back (remounted, permissions fixed): keep trying, never piling up.
-        this.#retryTimer = setTimeout(() => void this.retryPersist(), this.#retryDelayMs);
-        this.#retryTimer.unref();
-        this.#retryDelayMs = Math.min(PERSIST_RETRY_MAX_MS, this.#retryDelayMs * 2);
-      }
-      return `cannot save last good config to ${file}: ${(err as Error).message}`;
-    }
+  /** Tries again now to save a config the state directory refused (SIGHUP), instead of after its backoff. */
+  retryPersist(): void {
+    this.#store?.retryNow();
   }
 
-  /** Tries again to save a last good config the state directory refused (on a timer, and on SIGHUP). */
-  retryPersist(): Promise<void> {
-    return this.#serialized(async () => {
-      if (this.#unsaved === undefined || this.#closed) return;
-      const error = await this.#persist();
-      if (error !== undefined) return;
-      this.logger.info({ file: this.lastGoodPath }, 'last good machine config saved');
-      await this.#writeStatus((status) => {
-        delete status.persistError;
-      });
-    });
-  }
-
-  /** Stops the persist retries. */
-  close(): void {
-    this.#closed = true;
-    clearTimeout(this.#retryTimer);
-    this.#retryTimer = undefined;
+  /** Stops the persist retries and waits at most `timeoutMs` for the save in flight; false when it gave up. */
+  async close(timeoutMs = 0): Promise<boolean> {
+    return (await this.#store?.close(timeoutMs)) ?? true;
   }
 
   async #writeStatus(mutate: (status: Draft<MachineConfigStatusSpec>) => void): Promise<void> {

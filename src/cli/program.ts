@@ -2,6 +2,7 @@ import { Argument, Command, CommanderError, Option } from 'commander';
 import { DEFAULT_API_ADDRESS } from '../api/address.js';
 import { ApiResponseError } from '../api/client.js';
 import { buildInfo } from '../build-info.js';
+import { CREDENTIAL_PROFILES } from '../controllers/profile-names.js';
 import { formatIssue } from '../config/errors.js';
 import { KubeprismError } from '../runtime/errors.js';
 import { COMPLETION_SHELLS, completionCommand, suggest, type CompletionShell } from './completion.js';
@@ -59,9 +60,9 @@ Exit codes:
   program
     .command('run')
     .description('run the agent: resource state, controllers, the KubePrism balancer and the debug API, until SIGTERM/SIGINT')
-    .requiredOption('--config <file>', 'machine config (Talos v1alpha1 YAML); re-read when it changes and on SIGHUP')
+    .requiredOption('--config <file>', 'machine config (Talos v1alpha1 YAML); re-read when it changes, applied again on SIGHUP')
     .addOption(apiOption(io.env))
-    .option('--state-dir <dir>', 'where the last good machine config is kept', DEFAULT_STATE_DIR)
+    .option('--state-dir <dir>', 'where the machine config in force is kept for the next start', DEFAULT_STATE_DIR)
     .option('--output-dir <dir>', 'where kubeconfig files are written (default: <state-dir>/kubeconfigs)')
     .option('--members <file>', 'cluster members file (members: [...]), re-read when it changes')
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
@@ -70,7 +71,28 @@ Exit codes:
         .choices(LOG_FORMATS)
         .default('auto'),
     )
-    .option('--metrics-address <addr>', 'also serve GET /metrics and /healthz (read-only) on host:port or [ipv6]:port, any interface')
+    .option(
+      '--metrics-address <addr>',
+      "also serve GET /metrics and /healthz (read-only) on host:port or [ipv6]:port, any interface; wins over the config's metricsAddress",
+    )
+    .option(
+      '--adopt-kubeconfig <name=path>',
+      'rewrite a kubeconfig the node already has for KubePrism: <output-dir>/NAME/kubeconfig (repeatable; e.g. kubelet=/etc/kubernetes/kubelet.conf)',
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
+    .addOption(
+      new Option('--profile <name>', 'credential files the generated kubeconfigs name: the layout of talos, kubeadm, k3s or rke2')
+        .choices(CREDENTIAL_PROFILES)
+        .default('talos'),
+    )
+    .option('--ca-file <file>', "cluster CA the generated kubeconfigs trust (default: the profile's)")
+    .option('--kubelet-client-cert <file>', "kubelet client certificate (default: the profile's)")
+    .option('--kubelet-client-key <file>', "kubelet client key (default: the profile's)")
+    .option('--scheduler-client-cert <file>', "kube-scheduler client certificate (default: the profile's)")
+    .option('--scheduler-client-key <file>', "kube-scheduler client key (default: the profile's)")
+    .option('--controller-manager-client-cert <file>', "kube-controller-manager client certificate (default: the profile's)")
+    .option('--controller-manager-client-key <file>', "kube-controller-manager client key (default: the profile's)")
     .action(async (opts: RunOptions) => {
       // The agent (controllers, balancer, metrics) is loaded only to run it: client commands start fast.
       const { runCommand } = await import('./run.js');

@@ -34,6 +34,13 @@ export {
   type ClusterEndpoint,
   type KubernetesDiscoverySettings,
 } from './schemas.js';
-export { KUBERNETES_DISCOVERY_KEY, v1alpha1KubePrismSchema, kubePrismConfigDocumentSchema } from './kubeprism-settings.js';
+export {
+  KUBERNETES_DISCOVERY_KEY,
+  ADOPT_KUBECONFIGS_KEY,
+  v1alpha1KubePrismSchema,
+  kubePrismConfigDocumentSchema,
+  type ParseContext,
+} from './kubeprism-settings.js';
+export { parseListenAddress, adoptionNameProblem, type Adoption, type ListenAddress } from './node-settings.js';
 export { readSettings, settingLeaves, type SettingsPlace, type SettingLeaf } from './setting-forms.js';
 export { editDistance, closestWord } from './suggest.js';

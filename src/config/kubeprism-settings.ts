@@ -5,18 +5,29 @@ import { formatDuration } from './duration.js';
 import { joinPath, type RawIssue } from './issues.js';
 import { isPlainObject } from './read.js';
 import { KUBEPRISM_DEFAULTS, kubernetesDiscoveryBlockSchema, tlsServerNameSchema, type KubePrismSettings } from './schemas.js';
+import { adoptKubeconfigsSchema, metricsAddressSchema, type Adoption } from './node-settings.js';
 import { readSettings } from './setting-forms.js';
 
 /** The key of kubeprism's discovery settings, next to the KubePrism port in either config form. */
 export const KUBERNETES_DISCOVERY_KEY = 'kubernetesDiscovery';
 
-/** What both forms accept next to the port: where to listen, every balancer setting, discovery's settings. */
+/** The key of the kubeconfigs to adopt, next to the KubePrism port in either config form. */
+export const ADOPT_KUBECONFIGS_KEY = 'adoptKubeconfigs';
+
+/**
+ * What both forms accept next to the port: where to listen, every balancer setting, discovery's
+ * settings, and the node's: kubeconfigs to adopt and the metrics listener.
+ */
 const sharedFields = {
   port: withForm(wholeNumber(1, 65535), { expected: '1-65535' }).default(DEFAULT_LISTEN_PORT),
   /** Also listen on `[::1]`. */
   listenIPv6: flag().default(false),
   ...balancerSettingsSchema.shape,
   [KUBERNETES_DISCOVERY_KEY]: kubernetesDiscoveryBlockSchema,
+  /** The node's component kubeconfigs to rewrite for KubePrism (`--adopt-kubeconfig` adds more). */
+  [ADOPT_KUBECONFIGS_KEY]: adoptKubeconfigsSchema.optional(),
+  /** Where to serve GET /metrics and /healthz read-only; `--metrics-address` wins over it. */
+  metricsAddress: metricsAddressSchema.optional(),
 };
 
 /** `machine.features.kubePrism` in a v1alpha1 document. */
@@ -55,10 +66,18 @@ export interface KubePrismSource {
   isDocument: boolean;
 }
 
-/** KubePrism's settings and the discovery settings written next to them. */
+/** KubePrism's settings and the discovery and node settings written next to them. */
 export interface KubePrismBlock {
   kubePrism: KubePrismSettings;
   kubernetesDiscovery: z.output<typeof kubernetesDiscoveryBlockSchema>;
+  adoptKubeconfigs: Adoption[];
+  metricsAddress?: string;
+}
+
+/** What the config is judged against beyond its own text: the agent's command line. */
+export interface ParseContext {
+  /** Kubeconfigs adopted by `--adopt-kubeconfig NAME=PATH`, by name: the config may not adopt them again. */
+  readonly adoptedByFlag?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -66,9 +85,17 @@ export interface KubePrismBlock {
  * every key checked, defaults applied, then the cross-field checks. Returns undefined when any issue was
  * found. Without a source, KubePrism is on with every default.
  */
-export function resolveKubePrism(source: KubePrismSource | undefined, issues: RawIssue[]): KubePrismBlock | undefined {
+export function resolveKubePrism(
+  source: KubePrismSource | undefined,
+  issues: RawIssue[],
+  context: ParseContext = {},
+): KubePrismBlock | undefined {
   if (source === undefined) {
-    return { kubePrism: structuredClone(KUBEPRISM_DEFAULTS), kubernetesDiscovery: kubernetesDiscoveryBlockSchema.parse({}) };
+    return {
+      kubePrism: structuredClone(KUBEPRISM_DEFAULTS),
+      kubernetesDiscovery: kubernetesDiscoveryBlockSchema.parse({}),
+      adoptKubeconfigs: [],
+    };
   }
   const before = issues.length;
   const place = { document: source.document, base: source.base };
@@ -108,7 +135,23 @@ export function resolveKubePrism(source: KubePrismSource | undefined, issues: Ra
           },
     );
   }
-  return issues.length === before ? { kubePrism, kubernetesDiscovery: read.kubernetesDiscovery } : undefined;
+  const adoptKubeconfigs = (read.adoptKubeconfigs ?? []).map(({ name, path }) => ({ name, path }));
+  adoptKubeconfigs.forEach(({ name }, index) => {
+    const flag = context.adoptedByFlag?.get(name);
+    if (flag === undefined) return;
+    issues.push({
+      document: source.document,
+      path: joinPath(source.base, ADOPT_KUBECONFIGS_KEY, index, 'name'),
+      message: `${name} is also adopted by --adopt-kubeconfig ${name}=${flag}; adopt it in one place only`,
+    });
+  });
+  if (issues.length > before) return undefined;
+  return {
+    kubePrism,
+    kubernetesDiscovery: read.kubernetesDiscovery,
+    adoptKubeconfigs,
+    ...(read.metricsAddress !== undefined ? { metricsAddress: read.metricsAddress } : {}),
+  };
 }
 
 /** The named fields of an object (the balancer's settings out of the whole block). */

@@ -1,7 +1,7 @@
 import { documentLabel, sortDocuments, type FoundDocument } from './documents.js';
 import { joinPath, toInvalidConfigError, type IssueContext, type RawIssue } from './issues.js';
 import { resolveKubernetesDiscovery } from './kubernetes-discovery.js';
-import { resolveKubePrism, type KubePrismSource } from './kubeprism-settings.js';
+import { resolveKubePrism, type KubePrismSource, type ParseContext } from './kubeprism-settings.js';
 import { isPlainObject, readWith } from './read.js';
 import {
   DEFAULT_LOCAL_API_SERVER_PORT,
@@ -22,8 +22,9 @@ export interface MachineConfig {
 /**
  * Parses Talos machine-config YAML (one or more `---`-separated documents, v1alpha1 and/or Talos 1.15
  * kinds). Throws `InvalidConfigError` listing every problem; see `toInvalidConfigError` for the path scheme.
+ * `context` says what the running agent was told on its command line (a config may not contradict it).
  */
-export function parseMachineConfig(text: string): MachineConfig {
+export function parseMachineConfig(text: string, context: ParseContext = {}): MachineConfig {
   const read = readYamlDocuments(text);
   const ctx = issueContext(read.documents, read.locate);
   if (read.issues.length > 0) throw toInvalidConfigError(read.issues, ctx);
@@ -31,7 +32,7 @@ export function parseMachineConfig(text: string): MachineConfig {
     // Comments and blank lines only count as empty too: there is nothing to run on.
     throw toInvalidConfigError([{ path: '', message: `empty file: ${EXPECTED}` }], ctx);
   }
-  const { view, issues } = evaluate(read.documents);
+  const { view, issues } = evaluate(read.documents, context);
   if (view === undefined) throw toInvalidConfigError(issues, ctx);
   return { documents: read.documents, view };
 }
@@ -44,8 +45,8 @@ export function parseMachineConfigDocuments(text: string): unknown[] {
 }
 
 /** Validates already-parsed documents (e.g. the stored ones) and returns what kubeprism reads from them. */
-export function machineConfigView(documents: readonly unknown[]): MachineConfigView {
-  const { view, issues } = evaluate(documents);
+export function machineConfigView(documents: readonly unknown[], context: ParseContext = {}): MachineConfigView {
+  const { view, issues } = evaluate(documents, context);
   if (view === undefined) throw toInvalidConfigError(issues, issueContext(documents));
   return view;
 }
@@ -73,7 +74,7 @@ function written(place: Place): place is { doc: FoundDocument; path: string } {
   return place.doc !== undefined && getPath(place.doc.value, place.path) !== undefined;
 }
 
-function evaluate(documents: readonly unknown[]): { view?: MachineConfigView; issues: RawIssue[] } {
+function evaluate(documents: readonly unknown[], context: ParseContext): { view?: MachineConfigView; issues: RawIssue[] } {
   const issues: RawIssue[] = [];
   if (documents.length === 0) {
     return { issues: [{ path: '', message: `no documents: ${EXPECTED}` }] };
@@ -121,7 +122,7 @@ function evaluate(documents: readonly unknown[]): { view?: MachineConfigView; is
         isDocument: kubePrismAt.doc === kpc,
       }
     : undefined;
-  const block = resolveKubePrism(kubePrismSource, issues);
+  const block = resolveKubePrism(kubePrismSource, issues, context);
   const kubePrism = block?.kubePrism;
   const kubernetesDiscovery = block && resolveKubernetesDiscovery(v1Data?.cluster?.discovery, block.kubernetesDiscovery);
 
@@ -142,6 +143,8 @@ function evaluate(documents: readonly unknown[]): { view?: MachineConfigView; is
   const view: MachineConfigView = { machineType, clusterEndpoint, localAPIServerPort, kubePrism };
   if (clusterName !== undefined && clusterName !== '') view.clusterName = clusterName;
   if (kubernetesDiscovery !== undefined) view.kubernetesDiscovery = kubernetesDiscovery;
+  if (block?.adoptKubeconfigs.length) view.adoptKubeconfigs = block.adoptKubeconfigs;
+  if (block?.metricsAddress !== undefined) view.metricsAddress = block.metricsAddress;
   return { view, issues };
 }
 

@@ -155,6 +155,10 @@ export const machineConfigViewSchema = z.object({
   localAPIServerPort: z.number().int().min(1).max(65535),
   kubePrism: kubePrismSettingsSchema,
   kubernetesDiscovery: kubernetesDiscoverySettingsSchema.optional(),
+  /** The node's kubeconfigs this config adopts (paths only: the files are read by the adopting controller). */
+  adoptKubeconfigs: z.array(z.object({ name: z.string().min(1), path: z.string().min(1) })).optional(),
+  /** Where the metrics listener binds (`host:port`), when the config says. */
+  metricsAddress: z.string().min(1).optional(),
 });
 
 /** KubePrism settings with every default applied. */

@@ -48,6 +48,11 @@ export const MachineConfigStatusType = defineResource({
     appliedAt: z.string().optional(),
     /** True when running on the persisted last good config because the source could not be used. */
     usingLastGood: z.boolean(),
+    /**
+     * The state file a config applied through the API (or by an embedder) was restored from at start:
+     * it outlives restarts until the config file changes.
+     */
+    restoredFrom: z.string().optional(),
     /** Why the last good config could not be saved to the state directory (the config still applies). */
     persistError: z.string().optional(),
     lastError: z

@@ -3,7 +3,13 @@ import { MemberType } from './cluster.js';
 import { MachineConfigStatusType, MachineConfigType } from './config.js';
 import { DiscoveryStatusType } from './discovery.js';
 import { KubePrismConfigType, KubePrismEndpointsType, KubePrismStatusType, KubePrismUpstreamType } from './kubeprism.js';
-import { KubeletConfigType, KubeProxyKubeconfigType, StaticPodConfigType } from './kubernetes.js';
+import {
+  AdoptedKubeconfigStatusType,
+  AdoptedKubeconfigType,
+  KubeletConfigType,
+  KubeProxyKubeconfigType,
+  StaticPodConfigType,
+} from './kubernetes.js';
 
 export * from './cluster.js';
 export * from './config.js';
@@ -24,6 +30,8 @@ export const KUBEPRISM_TYPES: readonly ResourceDefinition[] = [
   KubeletConfigType,
   StaticPodConfigType,
   KubeProxyKubeconfigType,
+  AdoptedKubeconfigType,
+  AdoptedKubeconfigStatusType,
 ] as ResourceDefinition[];
 
 const NAMESPACES: Record<string, string> = {

@@ -58,6 +58,14 @@ export const ERROR_CODES = {
   KP_ERR_METRICS_ADDRESS: 'a metrics listener address is malformed (an IP and port are needed)',
   KP_ERR_METRICS_LISTEN: 'the metrics listener could not bind its address (taken, not on this host, not permitted)',
   KP_ERR_BAD_RESPONSE: 'the agent answered something the client does not understand',
+  // Components' kubeconfigs: adopted files and credential profiles.
+  KP_ERR_KUBECONFIG_MISSING: 'an adopted kubeconfig does not exist',
+  KP_ERR_KUBECONFIG_UNREADABLE: 'an adopted kubeconfig cannot be read (permissions, a directory, too large)',
+  KP_ERR_KUBECONFIG_INVALID: 'an adopted kubeconfig is not YAML or not a kubeconfig',
+  KP_ERR_KUBECONFIG_NO_CONTEXT: 'an adopted kubeconfig has no current context, or names one that is not there',
+  KP_ERR_KUBECONFIG_NO_CLUSTER: "an adopted kubeconfig's current context names a cluster that is not there",
+  KP_ERR_KUBECONFIG_SERVER: "an adopted kubeconfig's server is not an https URL kubeprism can stand in for",
+  KP_ERR_CREDENTIAL_PROFILE: 'a credential profile and its path overrides do not add up (a certificate without its key)',
   // The agent and the command line.
   KP_ERR_AGENT_START: 'the agent could not start',
   KP_ERR_CLI_EXIT: 'the command ends with a message and an exit status',
@@ -111,6 +119,13 @@ export const OPERATIONAL_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode
   'KP_ERR_METRICS_ADDRESS',
   'KP_ERR_METRICS_LISTEN',
   'KP_ERR_AGENT_START',
+  'KP_ERR_KUBECONFIG_MISSING',
+  'KP_ERR_KUBECONFIG_UNREADABLE',
+  'KP_ERR_KUBECONFIG_INVALID',
+  'KP_ERR_KUBECONFIG_NO_CONTEXT',
+  'KP_ERR_KUBECONFIG_NO_CLUSTER',
+  'KP_ERR_KUBECONFIG_SERVER',
+  'KP_ERR_CREDENTIAL_PROFILE',
 ]);
 
 /** True when `code` is one of {@link ERROR_CODES} (for codes read from the wire). */

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { Agent, AgentStartError } from '../../src/agent/agent.js';
+import { parsePersisted } from '../../src/agent/config-store.js';
 import { LAST_GOOD_FILE } from '../../src/agent/machine-config-source.js';
 import {
   DiscoveryStatusType,
@@ -267,12 +268,13 @@ describe('Agent: config sources', () => {
     if (process.getuid?.() === 0) await rm(path.join(state, LAST_GOOD_FILE), { recursive: true, force: true });
     else await chmod(state, 0o755);
     await eventuallyResource(a.state, statusPtr, (s) => expect(s?.spec.persistError).toBeUndefined());
-    expect(await readFile(path.join(state, LAST_GOOD_FILE), 'utf8')).toBe(cfg(10));
+    expect(parsePersisted(await readFile(path.join(state, LAST_GOOD_FILE), 'utf8'))).toMatchObject({ text: cfg(10), source: 'api' });
   });
 
   it('syncs members from a file and keeps members fed from elsewhere', async () => {
     await freshDir();
-    await writeFile(path.join(dir, 'config.yaml'), cfg(9));
+    // KubePrism off: the members here have addresses off this machine, which a balancer would check.
+    await writeFile(path.join(dir, 'config.yaml'), v1alpha1Config({ machineType: 'worker', kubePrism: { enabled: false } }));
     const members = path.join(dir, 'members.yaml');
     await copyFile(path.join(FIXTURES, 'members.yaml'), members);
     const a = await makeAgent({ membersPath: members });

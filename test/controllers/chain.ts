@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { MachineConfigSource } from '../../src/agent/machine-config-source.js';
 import { MembersSource } from '../../src/agent/members-source.js';
-import { configChainControllers } from '../../src/controllers/index.js';
+import { configChainControllers, type ConfigChainOptions } from '../../src/controllers/index.js';
 import { registerKubeprismTypes } from '../../src/resources/index.js';
 import { createState, Engine, silentLogger, type Controller, type State } from '../../src/runtime/index.js';
 
@@ -18,12 +18,15 @@ export interface ChainHarness {
 }
 
 /** Starts the controllers picked from the config chain (all by default) over a fresh state. */
-export async function startChain(pick: (controllers: Controller[]) => Controller[] = (c) => c): Promise<ChainHarness> {
+export async function startChain(
+  pick: (controllers: Controller[]) => Controller[] = (c) => c,
+  options: Omit<ConfigChainOptions, 'outputDir'> = {},
+): Promise<ChainHarness> {
   const outputDir = await mkdtemp(path.join(os.tmpdir(), 'kubeprism-out-'));
   const state = await createState();
   await registerKubeprismTypes(state);
   const engine = new Engine(state, { backoff: { initialMs: 10, maxMs: 100, multiplier: 2, jitter: 0 } });
-  for (const controller of pick(configChainControllers({ outputDir, pkiDir: '/pki' }))) engine.register(controller);
+  for (const controller of pick(configChainControllers({ outputDir, pkiDir: '/pki', ...options }))) engine.register(controller);
   engine.start();
   return {
     state,

@@ -172,12 +172,12 @@ describe('kubeprism (the built binary)', () => {
       nodeId: 'cp-9',
       hostname: 'cp-9',
       machineType: 'controlplane',
-      addresses: ['10.0.0.99'],
+      addresses: ['127.0.99.99'], // checked by the balancer: loopback only
       controlPlane: { apiServerPort: 6443 },
     };
     expect((await call(base, 'PUT', '/v1/resources/members/cp-9', `spec: ${JSON.stringify(spec)}`, 'application/yaml')).status).toBe(201);
     const hasCp9 = (lines: Array<Record<string, unknown>>): boolean =>
-      lines.some((l) => JSON.stringify((l.resource as { spec?: unknown } | undefined)?.spec ?? '').includes('"host":"10.0.0.99"'));
+      lines.some((l) => JSON.stringify((l.resource as { spec?: unknown } | undefined)?.spec ?? '').includes('"host":"127.0.99.99"'));
     await watchUntil('/v1/resources/kpe?watch=1', hasCp9);
     const got = await kubeprism(['get', 'members', 'cp-9', '-o', 'json', '--api', api]);
     expect(JSON.parse(got.stdout)).toMatchObject({ metadata: { id: 'cp-9', labels: { 'kubeprism.dev/source': 'api' } }, spec });

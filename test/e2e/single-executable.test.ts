@@ -107,7 +107,7 @@ describe('the single executable', () => {
       const get = await kubeprism(['get', 'kps', '--api', `unix:${socket}`], { launcher: binary, cwd: node, env: cleanEnv });
       expect(get).toMatchObject({ code: 0, stderr: '' });
       expect(get.stdout).toMatch(/^NAMESPACE\s+TYPE\s+ID\s+VERSION\s+AGE\s+HOST\s+HEALTHY\s+LISTENING/);
-      expect(get.stdout).toMatch(/\nk8s\s+KubePrismStatus\s+k8s-loadbalancer\s+\d+\s+127\.0\.0\.1:\d+\s/);
+      expect(get.stdout).toMatch(/\nk8s\s+KubePrismStatus\s+k8s-loadbalancer\s+\d+\s+\S+\s+127\.0\.0\.1:\d+\s/);
 
       const metrics = await httpRequest(metricsAddress, '/metrics');
       expect(metrics.status).toBe(200);

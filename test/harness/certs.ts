@@ -36,3 +36,44 @@ export function testCertificate(): Promise<TestCertificate> {
   }).then((pems) => ({ key: pems.private, cert: pems.cert }));
   return cached;
 }
+
+/** A CA and a server certificate it signed, naming only the given IP addresses (no names, no loopback). */
+export interface TestCertificateAuthority {
+  /** The CA certificate (PEM): what a kubeconfig's certificate-authority-data holds. */
+  ca: string;
+  /** The server's key and certificate. */
+  server: TestCertificate;
+}
+
+/**
+ * A throwaway CA and a server certificate for exactly `ips`: a stand-in for an API server whose
+ * certificate does not name 127.0.0.1, so a client going through a local balancer must verify against
+ * another name (`tls-server-name`).
+ */
+export async function certificateForIps(ips: readonly string[]): Promise<TestCertificateAuthority> {
+  const week = new Date(Date.now() + 7 * 24 * 3600 * 1000);
+  const ca = await generate([{ name: 'commonName', value: 'kubeprism-test-ca' }], {
+    keyType: 'ec',
+    curve: 'P-256',
+    algorithm: 'sha256',
+    notAfterDate: week,
+    extensions: [
+      { name: 'basicConstraints', cA: true, critical: true },
+      { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+    ],
+  });
+  const server = await generate([{ name: 'commonName', value: 'kube-apiserver' }], {
+    keyType: 'ec',
+    curve: 'P-256',
+    algorithm: 'sha256',
+    notAfterDate: week,
+    ca: { key: ca.private, cert: ca.cert },
+    extensions: [
+      { name: 'basicConstraints', cA: false },
+      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
+      { name: 'extKeyUsage', serverAuth: true },
+      { name: 'subjectAltName', altNames: ips.map((ip) => ({ type: 7, ip })) },
+    ],
+  });
+  return { ca: ca.cert, server: { key: server.private, cert: server.cert } };
+}

@@ -29,6 +29,10 @@ export interface FakeApiServerOptions {
   blackHole?: boolean;
   /** Reset every connection when its first bytes (the ClientHello) arrive (a server dying under load). */
   resetOnClientHello?: boolean;
+  /** Serve this key and certificate instead of the shared test certificate (e.g. one naming a single IP). */
+  certificate?: { key: string; cert: string };
+  /** Answer 401 to any request but the health paths without `Authorization: Bearer <bearerToken>`. */
+  bearerToken?: string;
 }
 
 /**
@@ -44,6 +48,7 @@ export class FakeApiServer extends TestServer {
   latencyMs: number;
   blackHole: boolean;
   resetOnClientHello: boolean;
+  bearerToken: string | undefined;
   /** Requests served, by path. */
   readonly requests = new Map<string, number>();
   /** SNI of the last TLS handshake (`false` when the client sent none). */
@@ -58,6 +63,7 @@ export class FakeApiServer extends TestServer {
     this.latencyMs = options.latencyMs ?? 0;
     this.blackHole = options.blackHole ?? false;
     this.resetOnClientHello = options.resetOnClientHello ?? false;
+    this.bearerToken = options.bearerToken;
     // Never listens itself: the TestServer hands it sockets, after the accept delay.
     this.https = createHttpsServer(
       {
@@ -76,7 +82,7 @@ export class FakeApiServer extends TestServer {
 
   /** Start one (the certificate is generated once per process). */
   static async start(options: FakeApiServerOptions): Promise<FakeApiServer> {
-    const { key, cert } = await testCertificate();
+    const { key, cert } = options.certificate ?? (await testCertificate());
     const server = new FakeApiServer(options, key, cert);
     await server.restart();
     return server;
@@ -115,6 +121,10 @@ export class FakeApiServer extends TestServer {
       if (path === '/readyz')
         return send(res, this.readyzStatus, this.readyzStatus < 300 ? 'ok' : '[-]etcd failed: reason withheld\nreadyz check failed');
       if (path === '/livez' || path === '/healthz') return send(res, 200, 'ok');
+      if (this.bearerToken !== undefined && req.headers.authorization !== `Bearer ${this.bearerToken}`) {
+        res.setHeader('content-type', 'application/json');
+        return send(res, 401, JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'Unauthorized', code: 401 }));
+      }
       const body =
         path === '/version' ? { name: this.name, major: '1', minor: '31', gitVersion: 'v1.31.0-fake' } : { name: this.name, path };
       res.setHeader('content-type', 'application/json');

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parsePersisted } from '../../src/agent/config-store.js';
 import { call } from '../api/helpers.js';
 import { assertBuilt, Spawned } from '../e2e/process.js';
 import { PatternVerifier, writePattern } from '../harness/pattern.js';
@@ -269,6 +270,9 @@ describe('reliability: the kubeprism binary under faults', () => {
     parse(await readFile(path.join(dir, 'state', 'kubeconfigs', 'kubelet', 'kubeconfig'), 'utf8')).clusters[0].name as string;
 
   it('the state directory unwritable: a new config still applies all the way, persistError and a log line say the last good copy is stale', async () => {
+    // Saving runs after the config applies: let the last one land before the directory goes bad.
+    const current = await readFile(configPath, 'utf8');
+    await until(async () => parsePersisted(await readFile(lastGood(), 'utf8').catch(() => '')).text === current, 'the last config saved');
     await blockStateDir();
     const from = agent.lines().length;
     const version = (await get('/v1/resources/mc/v1alpha1')).metadata.version;
@@ -294,7 +298,8 @@ describe('reliability: the kubeprism binary under faults', () => {
     await unblockStateDir();
     const running = await readFile(configPath, 'utf8');
     await until(
-      async () => (await mcs()).persistError === undefined && (await readFile(lastGood(), 'utf8').catch(() => '')) === running,
+      async () =>
+        (await mcs()).persistError === undefined && parsePersisted(await readFile(lastGood(), 'utf8').catch(() => '')).text === running,
       'the last good copy saved again',
       10_000,
     );
@@ -308,8 +313,10 @@ describe('reliability: the kubeprism binary under faults', () => {
     const text = nextConfig();
     await writeFile(configPath, text);
     await until(async () => Number((await mcs()).appliedVersion) > version, 'the new config applied');
+    // Saved right after it applies (not before: the config never waits for the state directory).
+    await until(async () => parsePersisted(await readFile(lastGood(), 'utf8')).text === text, 'the new config saved');
+    expect(parsePersisted(await readFile(lastGood(), 'utf8'))).toEqual({ text, source: `file:${configPath}` });
     expect((await mcs()).persistError).toBeUndefined();
-    expect(await readFile(lastGood(), 'utf8')).toBe(text);
     expect(await mcs()).toMatchObject({ source: `file:${configPath}`, usingLastGood: false });
     expect(agent.running).toBe(true);
     expect(await agent.stop('SIGTERM')).toEqual({ code: 0, signal: null }); // and it still stops cleanly

@@ -146,9 +146,9 @@ describe('isOperationalError and errorSerializer', () => {
     expect(isOperationalError(new TypeError('fetch failed', { cause: refused }))).toBe(true);
     // A KubeprismError's code is what it says about itself, whatever it wraps.
     expect(isOperationalError(new KubeprismError('KP_ERR_INTERNAL', 'broken', { cause: refused }))).toBe(false);
-    expect(isOperationalError(new KubeprismError('KP_ERR_LISTEN', 'taken'), new Set(['KP_ERR_LISTEN']))).toBe(true);
-    expect(isOperationalError(new KubeprismError('KP_ERR_LISTEN', 'taken'))).toBe(false); // not in the default set
-    // The runtime's own expected conditions are in the default set; its bug signals are not.
+    expect(isOperationalError(new KubeprismError('KP_ERR_LISTEN', 'taken'))).toBe(true); // marked so in the code table
+    expect(isOperationalError(new KubeprismError('KP_ERR_LISTEN', 'taken'), new Set())).toBe(false); // a caller's own set decides
+    // The table marks expected conditions; bug signals are not marked.
     expect(isOperationalError(new NotFoundError('no such resource'))).toBe(true);
     expect(isOperationalError(new AccessDeniedError('controller x did not declare y'))).toBe(false);
     expect(isOperationalError(new Error('plain'))).toBe(false);
