@@ -1,6 +1,6 @@
-/** A hand-written SVG of the data-path ratios: each contender against HAProxy, per metric, log scale. */
+/** A hand-written SVG of the data-path ratios: each contender against HAProxy (1 thread), per metric, log scale. */
 
-/** One bar group: a metric and each contender's ratio to HAProxy (> 1 is better). */
+/** One bar group: a metric and each contender's ratio to the reference (> 1 is better). */
 export interface ChartRow {
   metric: string;
   ratios: Array<{ contender: string; ratio: number }>;
@@ -11,6 +11,8 @@ const COLORS: Record<string, string> = {
   kubeprism: '#326ce5',
   baseline: '#90caf9',
   HAProxy: '#e65100',
+  'HAProxy (1 thread)': '#e65100',
+  'pipe()': '#8e24aa',
   socat: '#7cb342',
 };
 
@@ -48,7 +50,7 @@ export function ratioChart(rows: readonly ChartRow[], title: string, subtitle: s
     );
     lx += 24 + c.length * 7;
   }
-  // Grid: powers of two, 1× (HAProxy) emphasised.
+  // Grid: powers of two, 1× (the reference) emphasised.
   const plotBottom = height - 40;
   for (let e = minLog; e <= maxLog; e++) {
     const gx = x(2 ** e);
@@ -59,7 +61,7 @@ export function ratioChart(rows: readonly ChartRow[], title: string, subtitle: s
     out.push(`<text x="${gx}" y="${plotBottom + 16}" text-anchor="middle" fill="#555">${label}</text>`);
   }
   out.push(
-    `<text x="${left + plotW / 2}" y="${plotBottom + 32}" text-anchor="middle" fill="#555">relative to HAProxy (log scale; right of the orange line is better than HAProxy)</text>`,
+    `<text x="${left + plotW / 2}" y="${plotBottom + 32}" text-anchor="middle" fill="#555">relative to HAProxy with 1 thread (log scale; right of the orange line is better)</text>`,
   );
   let y = top;
   for (const row of rows) {
@@ -69,7 +71,7 @@ export function ratioChart(rows: readonly ChartRow[], title: string, subtitle: s
         const x0 = x(1);
         const x1 = x(ratio);
         out.push(
-          `<rect x="${Math.min(x0, x1)}" y="${y}" width="${Math.max(1, Math.abs(x1 - x0))}" height="${barH}" fill="${COLORS[contender] ?? '#444'}"><title>${escape(`${contender}: ${ratio.toFixed(2)}× HAProxy`)}</title></rect>`,
+          `<rect x="${Math.min(x0, x1)}" y="${y}" width="${Math.max(1, Math.abs(x1 - x0))}" height="${barH}" fill="${COLORS[contender] ?? '#444'}"><title>${escape(`${contender}: ${ratio.toFixed(2)}× HAProxy (1 thread)`)}</title></rect>`,
         );
         out.push(
           `<text x="${x1 + (x1 >= x0 ? 4 : -4)}" y="${y + barH - 3}" text-anchor="${x1 >= x0 ? 'start' : 'end'}" font-size="10" fill="#333">${ratio.toFixed(2)}</text>`,

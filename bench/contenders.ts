@@ -1,8 +1,9 @@
 /**
  * The data-path contenders, each started fresh on the same upstream: direct (no proxy: the physical
- * limit), kubeprism (its own process), HAProxy in TCP mode and socat (when they can be had).
+ * limit), kubeprism (its own process), the `pipe()` proxy (Node's floor), HAProxy in TCP mode with one
+ * thread (one event loop against one) and with its default threads, and socat (when they can be had).
  */
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { Target } from './load-generator.js';
 import { startHaproxy, waitHaproxyUp, type CheckPolicy } from './haproxy.js';
@@ -13,7 +14,7 @@ import { sleep } from './lib/stats.js';
 import { connectTo, freePort } from '../test/harness/ports.js';
 
 /** Names of the contenders, in table order. */
-export type ContenderId = 'direct' | 'kubeprism' | 'baseline' | 'haproxy' | 'socat';
+export type ContenderId = 'direct' | 'kubeprism' | 'baseline' | 'pipe' | 'haproxy1' | 'haproxy' | 'socat';
 
 /** A started contender: where the load goes, its memory, and how to stop it. */
 export interface RunningContender {
@@ -49,6 +50,22 @@ async function waitConnectable(target: Target, timeoutMs = 10_000): Promise<void
       await sleep(25);
     }
   }
+}
+
+/** The first line `child` prints on stdout (the pipe() proxy's bound port). */
+function firstLine(child: ChildProcess, timeoutMs = 10_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`no output after ${timeoutMs} ms`)), timeoutMs);
+    child.stdout?.setEncoding('utf8').on('data', (s: string) => {
+      out += s;
+      const newline = out.indexOf('\n');
+      if (newline < 0) return;
+      clearTimeout(timer);
+      resolve(out.slice(0, newline));
+    });
+    child.once('exit', (code) => reject(new Error(`exited (${code}) before it listened`)));
+  });
 }
 
 /** The first line of `command args` output that matches `pattern` (version banners differ in layout). */
@@ -96,28 +113,49 @@ export function dataPathContenders(log: (line: string) => void, options: { profi
     ...(options.baseline ? [kubeprism('baseline', 'baseline', path.join(options.baseline, 'bin', 'kubeprism.js'))] : []),
   ];
 
-  const haproxy = ensureCommand('haproxy', 'haproxy', log);
-  const haproxyPath = 'path' in haproxy ? haproxy.path : undefined;
   contenders.push({
-    id: 'haproxy',
-    label: 'HAProxy',
-    version: haproxyPath ? versionLine(haproxyPath, ['-v'], /HAProxy version \S+/) : '-',
-    ...('missing' in haproxy ? { skipped: haproxy.missing } : {}),
+    id: 'pipe',
+    label: 'pipe()',
+    version: `${process.version} (two sockets joined with pipe())`,
     start: async (upstream) => {
-      const dir = makeTempDir('haproxy');
-      const listen = { host: '127.0.0.1', port: await freePort('127.0.0.1') };
-      const { child, statsSocket } = startHaproxy(haproxyPath as string, dir, listen, [upstream], DATA_PATH_CHECK);
-      await waitHaproxyUp(child, statsSocket, 1);
-      return {
-        target: listen,
-        memoryBytes: () => rssBytes(child.pid as number),
-        stop: async () => {
-          await stopProcess(child);
-          removeTempDir(dir);
-        },
-      };
+      const script = path.join(import.meta.dirname, 'pipe-proxy.js');
+      const child = spawnTracked(process.execPath, [script, '127.0.0.1', upstream.host, String(upstream.port)], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const port = Number(await firstLine(child));
+      return { target: { host: '127.0.0.1', port }, memoryBytes: () => rssBytes(child.pid as number), stop: () => stopProcess(child) };
     },
   });
+
+  const haproxy = ensureCommand('haproxy', 'haproxy', log);
+  const haproxyPath = 'path' in haproxy ? haproxy.path : undefined;
+  const haproxyVersion = haproxyPath ? versionLine(haproxyPath, ['-v'], /HAProxy version \S+/) : '-';
+  // nbthread 1: one event loop against kubeprism's one; default: as HAProxy ships (a thread per core).
+  for (const [id, label, threads] of [
+    ['haproxy1', 'HAProxy (1 thread)', 1],
+    ['haproxy', 'HAProxy', undefined],
+  ] as const) {
+    contenders.push({
+      id,
+      label,
+      version: haproxyVersion,
+      ...('missing' in haproxy ? { skipped: haproxy.missing } : {}),
+      start: async (upstream) => {
+        const dir = makeTempDir(id);
+        const listen = { host: '127.0.0.1', port: await freePort('127.0.0.1') };
+        const { child, statsSocket } = startHaproxy(haproxyPath as string, dir, listen, [upstream], DATA_PATH_CHECK, threads);
+        await waitHaproxyUp(child, statsSocket, 1);
+        return {
+          target: listen,
+          memoryBytes: () => rssBytes(child.pid as number),
+          stop: async () => {
+            await stopProcess(child);
+            removeTempDir(dir);
+          },
+        };
+      },
+    });
+  }
 
   const socat = ensureCommand('socat', 'socat', log);
   const socatPath = 'path' in socat ? socat.path : undefined;

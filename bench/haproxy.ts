@@ -20,12 +20,19 @@ export interface CheckPolicy {
  * dial redispatched to another server, connections to a server that goes down shut, TCP keepalive both
  * ways, and no idle timeout worth speaking of (kubeprism has none).
  */
-export function haproxyConfig(listen: Target, upstreams: readonly Target[], check: CheckPolicy, statsSocket: string): string {
+export function haproxyConfig(
+  listen: Target,
+  upstreams: readonly Target[],
+  check: CheckPolicy,
+  statsSocket: string,
+  threads?: number,
+): string {
   const httpCheck = check.mode === 'readyz' ? ['  option httpchk GET /readyz', '  http-check expect rstatus ^(2[0-9][0-9]|401|403)$'] : [];
   const ssl = check.mode === 'readyz' ? ' check-ssl verify none' : '';
   return [
     'global',
     '  maxconn 8192', // kubeprism's default connection limit
+    ...(threads !== undefined ? [`  nbthread ${threads}`] : []),
     `  stats socket ${statsSocket} mode 600 level admin`,
     'defaults',
     '  mode tcp',
@@ -48,17 +55,18 @@ export function haproxyConfig(listen: Target, upstreams: readonly Target[], chec
   ].join('\n');
 }
 
-/** Start `haproxy -db` (foreground, one process) with a config written into `dir`. */
+/** Start `haproxy -db` (foreground, one process) with a config written into `dir`; `threads`: nbthread (default: HAProxy's). */
 export function startHaproxy(
   binary: string,
   dir: string,
   listen: Target,
   upstreams: readonly Target[],
   check: CheckPolicy,
+  threads?: number,
 ): { child: ChildProcess; statsSocket: string } {
   const statsSocket = path.join(dir, 'haproxy.sock');
   const configPath = path.join(dir, 'haproxy.cfg');
-  writeFileSync(configPath, haproxyConfig(listen, upstreams, check, statsSocket));
+  writeFileSync(configPath, haproxyConfig(listen, upstreams, check, statsSocket, threads));
   const child = spawnTracked(binary, ['-db', '-f', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
   child.stderr?.setEncoding('utf8').on('data', (s: string) => {
     if (/\[ALERT\]/.test(s)) process.stderr.write(`haproxy: ${s}`);

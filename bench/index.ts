@@ -1,11 +1,13 @@
 /**
- * `npm run bench`: kubeprism against direct connections, HAProxy (TCP mode) and socat on the same
- * workload in one run — data path, failover, control plane — printed as one report and written to
- * bench/results/ (latest.json, latest.md, latest.svg).
+ * `npm run bench`: kubeprism against direct connections, the `pipe()` proxy (Node's floor), HAProxy (TCP
+ * mode, 1 thread and default threads) and socat on the same workload in one run — data path (both
+ * directions), failover, control plane — printed as one report and written to bench/results/
+ * (latest.json, latest.md, latest.svg).
  *
- * Options: --quick (one short run, indicative only), --only=direct,kubeprism,haproxy,socat (data-path
+ * Options: --quick (one short run, indicative only), --only=direct,kubeprism,pipe,haproxy1,haproxy,socat (data-path
  * contenders), --skip=datapath,failover,controlplane, --profile=DIR (V8 CPU profile of the kubeprism
- * process), --baseline=CHECKOUT (also run another build's bin/kubeprism.js, for A/B), --no-write.
+ * process), --baseline=CHECKOUT (also run another build's bin/kubeprism.js, for A/B), --runs=N (data-path
+ * runs instead of 5, or 1 with --quick), --no-write.
  */
 import path from 'node:path';
 import { dataPathContenders } from './contenders.js';
@@ -23,7 +25,7 @@ import type { UpstreamOps } from './upstream-server.js';
 const argv = process.argv.slice(2);
 const flag = (name: string): boolean => argv.includes(`--${name}`);
 const option = (name: string): string | undefined => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-const known = ['quick', 'no-write', 'only', 'skip', 'profile', 'baseline'];
+const known = ['quick', 'no-write', 'only', 'skip', 'profile', 'baseline', 'runs'];
 const unknown = argv.filter((a) => !known.some((k) => a === `--${k}` || a.startsWith(`--${k}=`)));
 if (unknown.length > 0) {
   process.stderr.write(`bench: unknown option(s) ${unknown.join(' ')}; known: ${known.map((k) => `--${k}`).join(' ')}\n`);
@@ -35,6 +37,11 @@ const skip = new Set(option('skip')?.split(',') ?? []);
 const profileDir = option('profile');
 const baseline = option('baseline');
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
+const runs = option('runs') === undefined ? undefined : Number(option('runs'));
+if (runs !== undefined && !(Number.isInteger(runs) && runs > 0)) {
+  process.stderr.write(`bench: --runs wants a whole number above 0, not ${option('runs')}\n`);
+  process.exit(2);
+}
 
 const dataPathParams: DataPathParams = quick
   ? {
@@ -49,6 +56,8 @@ const dataPathParams: DataPathParams = quick
       cpsWarmupMs: 200,
       cpsDurationMs: 1500,
       idleConnections: 1000,
+      memoryRuns: 1,
+      memorySettleMs: 30_000,
     }
   : {
       runs: 5,
@@ -62,7 +71,10 @@ const dataPathParams: DataPathParams = quick
       cpsWarmupMs: 300,
       cpsDurationMs: 3000,
       idleConnections: 1000,
+      memoryRuns: 3,
+      memorySettleMs: 30_000,
     };
+if (runs !== undefined) dataPathParams.runs = runs;
 const failoverParams: FailoverParams = {
   runs: quick ? 1 : 3,
   streamIntervalMs: 20,

@@ -94,7 +94,10 @@ export class KubeprismProcess {
 
   /** Start the agent in `dir` and wait until its listener is up and every upstream is healthy. */
   static async start(dir: string, settings: KubeprismSettings): Promise<KubeprismProcess> {
-    const apiAddress = `127.0.0.1:${await freePort('127.0.0.1')}`;
+    // Never the balancer's own port: two free-port picks made before either binds can return the same one.
+    let apiPort = await freePort('127.0.0.1');
+    while (apiPort === settings.port) apiPort = await freePort('127.0.0.1');
+    const apiAddress = `127.0.0.1:${apiPort}`;
     writeFileSync(path.join(dir, 'config.yaml'), machineConfigYaml(settings));
     writeFileSync(path.join(dir, 'members.yaml'), membersYaml(settings.members));
     const log = openSync(path.join(dir, 'kubeprism.log'), 'a');

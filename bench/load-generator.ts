@@ -1,5 +1,5 @@
 /**
- * The load generator (a forked worker), the same for every contender: bulk streams, ping-pong round
+ * The load generator (a forked worker), the same for every contender: bulk streams both ways, ping-pong round
  * trips, connect-exchange-close loops, idle connections, and a steady stream of new TLS requests for
  * the failover scenarios. It reads with a reused buffer so its own cost stays low and constant.
  */
@@ -26,6 +26,7 @@ export interface StreamEvent {
 /** Operations of the load generator. */
 export type GeneratorOps = {
   bulk: { args: Target & { connections: number; warmupMs: number; durationMs: number }; result: { bytesPerSec: number } };
+  upload: { args: Target & { connections: number; warmupMs: number; durationMs: number }; result: { bytesPerSec: number } };
   rtt: { args: Target & { messages: number; warmup: number; size: number }; result: { p50Us: number; p99Us: number } };
   cps: { args: Target & { concurrency: number; warmupMs: number; durationMs: number }; result: { perSec: number; errors: number } };
   idleOpen: { args: Target & { count: number }; result: { opened: number } };
@@ -83,6 +84,67 @@ async function bulk({ connections, warmupMs, durationMs, ...target }: GeneratorO
   const seconds = (performance.now() - start) / 1000;
   for (const s of sockets) s.destroy();
   return { bytesPerSec: bytes / seconds };
+}
+
+const UPLOAD_BLOCK = Buffer.alloc(256 * 1024, 'kubeprism-upload ');
+UPLOAD_BLOCK[0] = 0x55; // U: the upstream sinks the connection and acknowledges at the end
+
+/** One uploading connection: its socket, and what the sink had at the start of the measured window. */
+interface Uploader {
+  socket: Socket;
+  /** Bytes the kernel had taken when the window opened (all of them reach the sink). */
+  startFlushed: number;
+  /** The sink's count of what it received, once it acknowledged the end. */
+  acknowledged: Promise<number>;
+}
+
+/** Push `UPLOAD_BLOCK`s as fast as the connection takes them, until ended. */
+function startUploader(target: Target): Promise<Uploader> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ ...target, noDelay: true });
+    let answer = Buffer.alloc(0);
+    const acknowledged = new Promise<number>((ack, fail) => {
+      socket.on('data', (chunk: Buffer) => (answer = Buffer.concat([answer, chunk])));
+      socket.once('end', () =>
+        answer.length >= 8 ? ack(Number(answer.readBigUInt64BE(0))) : fail(new Error('upload: no acknowledgement')),
+      );
+      socket.once('close', () => fail(new Error('upload: closed before the acknowledgement')));
+    });
+    acknowledged.catch(() => undefined);
+    const pump = (): void => {
+      while (!socket.writableEnded && socket.write(UPLOAD_BLOCK));
+    };
+    socket.once('connect', () => {
+      socket.removeListener('error', reject);
+      socket.on('error', () => undefined);
+      socket.on('drain', pump);
+      pump();
+      resolve({ socket, startFlushed: 0, acknowledged });
+    });
+    socket.once('error', reject);
+  });
+}
+
+/**
+ * Client → upstream throughput: every connection pushes blocks; after the warm-up the window opens at the
+ * bytes each has flushed; at its end each connection ends and the sink answers how many bytes it got. The
+ * window closes at the last acknowledgement, so every byte counted has reached the upstream.
+ */
+async function upload({ connections, warmupMs, durationMs, ...target }: GeneratorOps['upload']['args']): Promise<{ bytesPerSec: number }> {
+  const uploaders = await Promise.all(Array.from({ length: connections }, () => startUploader(target)));
+  try {
+    await new Promise((r) => setTimeout(r, warmupMs));
+    const start = performance.now();
+    for (const u of uploaders) u.startFlushed = u.socket.bytesWritten - u.socket.writableLength;
+    await new Promise((r) => setTimeout(r, durationMs));
+    for (const u of uploaders) u.socket.end();
+    const received = await Promise.all(uploaders.map((u) => u.acknowledged));
+    const seconds = (performance.now() - start) / 1000;
+    const bytes = received.reduce((sum, n, i) => sum + n - (uploaders[i] as Uploader).startFlushed, 0);
+    return { bytesPerSec: bytes / seconds };
+  } finally {
+    for (const u of uploaders) u.socket.destroy();
+  }
 }
 
 async function rtt({ messages, warmup, size, ...target }: GeneratorOps['rtt']['args']): Promise<{ p50Us: number; p99Us: number }> {
@@ -216,6 +278,7 @@ function streamRequest(target: Target, timeoutMs: number, servername: string): P
 
 serveOps<GeneratorOps>({
   bulk,
+  upload,
   rtt,
   cps,
   idleOpen,

@@ -45,16 +45,30 @@ interface Metric {
 const MiB = 2 ** 20;
 const METRICS: Metric[] = [
   {
-    label: 'throughput, 1 connection (MiB/s)',
-    chartLabel: 'throughput, 1 conn',
-    value: (m) => m.bulk1BytesPerSec / MiB,
+    label: 'download, upstream → client, 1 connection (MiB/s)',
+    chartLabel: 'download, 1 conn',
+    value: (m) => m.download1BytesPerSec / MiB,
     digits: 0,
     higherIsBetter: true,
   },
   {
-    label: 'throughput, 8 connections (MiB/s)',
-    chartLabel: 'throughput, 8 conns',
-    value: (m) => m.bulk8BytesPerSec / MiB,
+    label: 'download, 8 connections (MiB/s)',
+    chartLabel: 'download, 8 conns',
+    value: (m) => m.download8BytesPerSec / MiB,
+    digits: 0,
+    higherIsBetter: true,
+  },
+  {
+    label: 'upload, client → upstream, 1 connection (MiB/s)',
+    chartLabel: 'upload, 1 conn',
+    value: (m) => m.upload1BytesPerSec / MiB,
+    digits: 0,
+    higherIsBetter: true,
+  },
+  {
+    label: 'upload, 8 connections (MiB/s)',
+    chartLabel: 'upload, 8 conns',
+    value: (m) => m.upload8BytesPerSec / MiB,
     digits: 0,
     higherIsBetter: true,
   },
@@ -66,6 +80,13 @@ const METRICS: Metric[] = [
     value: (m) => m.connectionsPerSec,
     digits: 0,
     higherIsBetter: true,
+  },
+  {
+    label: 'memory, idle process (MiB RSS)',
+    chartLabel: 'memory, idle',
+    value: (m) => (m.memoryBaseBytes === undefined ? undefined : m.memoryBaseBytes / MiB),
+    digits: 1,
+    higherIsBetter: false,
   },
   {
     label: 'memory at 1,000 idle connections (MiB)',
@@ -89,19 +110,22 @@ function table(header: string[], rows: string[][]): string {
   return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
-/** The data-path table: a value per contender, kubeprism's ratios to HAProxy and to direct. */
+/** The reference of the ratios and the chart: one event loop against one. */
+const REFERENCE = 'haproxy1';
+
+/** The data-path table: a value per contender, kubeprism's ratios to HAProxy (1 thread) and to `pipe()`. */
 export function dataPathTable(results: readonly DataPathResult[]): string {
   const live = results.filter((r) => r.median);
   const get = (id: string, metric: Metric): number => {
     const m = results.find((r) => r.id === id)?.median;
     return (m && metric.value(m)) ?? NaN;
   };
-  const header = ['metric', ...live.map((r) => r.label), 'kubeprism ÷ HAProxy', 'kubeprism ÷ direct'];
+  const header = ['metric', ...live.map((r) => r.label), 'kubeprism ÷ HAProxy (1 thread)', 'kubeprism ÷ pipe()'];
   const rows = METRICS.map((metric) => [
     `${metric.label} ${metric.higherIsBetter ? '↑' : '↓'}`,
     ...live.map((r) => fmt(get(r.id, metric), metric.digits)),
-    ratio(get('kubeprism', metric), get('haproxy', metric)),
-    ratio(get('kubeprism', metric), get('direct', metric)),
+    ratio(get('kubeprism', metric), get(REFERENCE, metric)),
+    ratio(get('kubeprism', metric), get('pipe', metric)),
   ]);
   return table(header, rows);
 }
@@ -143,14 +167,14 @@ export function controlPlaneTable(cp: ControlPlaneResult): string {
   );
 }
 
-/** The chart rows: each contender's ratio to HAProxy, oriented so that > 1 is better. */
+/** The chart rows: each contender's ratio to HAProxy (1 thread), oriented so that > 1 is better. */
 export function chartRows(results: readonly DataPathResult[]): ChartRow[] {
-  const haproxy = results.find((r) => r.id === 'haproxy')?.median;
+  const haproxy = results.find((r) => r.id === REFERENCE)?.median;
   if (!haproxy) return [];
   return METRICS.map((metric) => ({
     metric: metric.chartLabel,
     ratios: results
-      .filter((r) => r.median && metric.value(r.median) !== undefined)
+      .filter((r) => r.median && metric.value(r.median) !== undefined && r.id !== REFERENCE)
       .map((r) => {
         const v = metric.value(r.median as DataPathSample) as number;
         const h = metric.value(haproxy) as number;
@@ -178,10 +202,12 @@ export function markdown(r: BenchResults): string {
     dataPathTable(r.dataPath),
     '',
     `↑ higher is better, ↓ lower is better. Upstream: a Node TCP server on 127.0.0.2; load: one Node process; every proxy on 127.0.0.1, in its own process. ` +
-      `Throughput: the upstream streams for ${p.bulkDurationMs / 1000} s after ${p.bulkWarmupMs} ms of warm-up on 1 and on ${p.parallelConnections} connections. ` +
+      `Download: the upstream streams for ${p.bulkDurationMs / 1000} s after ${p.bulkWarmupMs} ms of warm-up on 1 and on ${p.parallelConnections} connections. ` +
+      `Upload: the load pushes for as long into an upstream that reads everything and answers its byte count at the end (the window closes at the last answer, so every byte counted arrived). ` +
       `Round trip: ${fmt(p.rttMessages)} ping-pongs of ${p.messageBytes} bytes on one connection. New connections: ${p.cpsConcurrency} loops of connect, ${p.messageBytes}-byte exchange, close, for ${p.cpsDurationMs / 1000} s. ` +
-      `Memory: the proxy's RSS (socat: summed PSS of its forked processes) with ${fmt(p.idleConnections)} idle connections open; per connection = (that − RSS before them) / ${fmt(p.idleConnections)}. ` +
-      'HAProxy: TCP mode, default threads and buffers, `check` on (TCP); kubeprism: `kubeprism run` with `tcp` checks. Both check every second.',
+      `Memory: the proxy's RSS (socat: summed PSS of its forked processes), idle after a few connections, and with ${fmt(p.idleConnections)} idle connections open, each the lowest reading over ${p.memorySettleMs / 1000} s (a Node heap shrinks some seconds after the process goes idle); per connection = (the difference) / ${fmt(p.idleConnections)}; every contender running at once, median of ${p.memoryRuns} rounds. ` +
+      'HAProxy: TCP mode, default buffers, `check` on (TCP), with `nbthread 1` (one event loop, like kubeprism) and with its default threads (one per core); kubeprism: `kubeprism run` with `tcp` checks. Both check every second. ' +
+      "`pipe()`: the smallest Node proxy (two sockets joined with `pipe()`, noDelay, its own process): Node's floor.",
     ...Object.entries(r.skipped).map(([k, v]) => `\n${k} skipped: ${v}.`),
     '',
     '## Failover',
@@ -212,5 +238,8 @@ export function writeResults(dir: string, r: BenchResults): void {
   const notes = existsSync(notesPath) ? `\n${readFileSync(notesPath, 'utf8')}` : '';
   writeFileSync(path.join(dir, 'latest.md'), markdown(r) + notes);
   const subtitle = `${r.date.slice(0, 10)} · ${r.machine.cores} × ${r.machine.cpu} · Node ${r.machine.node} · HAProxy ${r.versions.HAProxy ?? '?'} · median of ${r.params.dataPath.runs} runs`;
-  writeFileSync(path.join(dir, 'latest.svg'), ratioChart(chartRows(r.dataPath), 'kubeprism data path vs HAProxy (TCP mode)', subtitle));
+  writeFileSync(
+    path.join(dir, 'latest.svg'),
+    ratioChart(chartRows(r.dataPath), 'kubeprism data path vs HAProxy (TCP mode, 1 thread)', subtitle),
+  );
 }

@@ -1,5 +1,4 @@
 import type { DestinationStream } from 'pino';
-import PinoPretty from 'pino-pretty';
 import { createLogger, OPERATIONAL_ERROR_CODES, type Logger } from '../runtime/index.js';
 
 /** `--log-format`: JSON lines, one pretty line per entry, or pretty on a terminal and JSON otherwise. */
@@ -23,12 +22,14 @@ export interface RootLoggerOptions {
 
 /**
  * The root logger of `kubeprism run`. Pretty printing is pino-pretty used as an in-process stream
- * (never pino.transport(): worker threads cannot load files inside the single executable).
+ * (never pino.transport(): worker threads cannot load files inside the single executable), loaded only
+ * when asked for: a JSON-logging agent (a service's usual case) never holds its code.
  */
-export function rootLogger(options: RootLoggerOptions): Logger {
+export async function rootLogger(options: RootLoggerOptions): Promise<Logger> {
   const format = resolveLogFormat(options.format, options.isTerminal ?? process.stdout.isTTY === true);
   const settings = { level: options.level, operationalCodes: OPERATIONAL_ERROR_CODES };
   if (format === 'json') return createLogger(settings, options.destination);
+  const { default: PinoPretty } = await import('pino-pretty');
   // One line per entry, the component first; colours only on a terminal that supports them (NO_COLOR off).
   const stream = PinoPretty({
     colorize: options.destination === undefined && PinoPretty.isColorSupported,

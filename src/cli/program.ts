@@ -5,14 +5,11 @@ import { buildInfo } from '../build-info.js';
 import { CREDENTIAL_PROFILES } from '../controllers/profile-names.js';
 import { formatIssue } from '../config/errors.js';
 import { KubeprismError } from '../runtime/errors.js';
-import { applyConfigCommand, dumpCommand, graphCommand } from './client-commands.js';
 import { COMPLETION_SHELLS, completionCommand, suggest, type CompletionShell } from './completion.js';
 import { parseOutputOption, type OutputSpec } from './get-args.js';
-import { getCommand } from './get-command.js';
 import { CliExit, EXIT, UsageError, type CliIo } from './io.js';
 import { GET_OUTPUT_FORMATS } from './output.js';
 import type { RunOptions } from './run.js';
-import { validateCommand } from './validate-command.js';
 import { versionCommand } from './version.js';
 
 /** Where the agent keeps its last good config when `--state-dir` is not given. */
@@ -135,6 +132,7 @@ Exit codes:
         ids: string[],
         opts: { namespace?: string; output: OutputSpec; selector?: string; headers: boolean; watch: boolean; api: string },
       ) => {
+        const { getCommand } = await import('./get-command.js');
         await getCommand(io, [type, ...ids], opts);
       },
     );
@@ -145,6 +143,7 @@ Exit codes:
     .addOption(new Option('-o, --output <format>', 'output format').choices(['yaml', 'json']).default('yaml'))
     .addOption(apiOption(io.env))
     .action(async (opts: { output: 'yaml' | 'json'; api: string }) => {
+      const { dumpCommand } = await import('./client-commands.js');
       await dumpCommand(io, opts);
     });
 
@@ -157,6 +156,7 @@ Exit codes:
     .action(async (opts: { output?: 'dot' | 'json'; format?: 'dot' | 'json'; api: string }) => {
       if (opts.output !== undefined && opts.format !== undefined && opts.output !== opts.format)
         throw new UsageError(`-o ${opts.output} and --format ${opts.format} disagree; give one`);
+      const { graphCommand } = await import('./client-commands.js');
       await graphCommand(io, { api: opts.api, output: opts.output ?? opts.format ?? 'dot' });
     });
 
@@ -166,6 +166,7 @@ Exit codes:
     .argument('<file>', 'machine config YAML; - reads standard input')
     .addOption(apiOption(io.env))
     .action(async (file: string, opts: { api: string }) => {
+      const { applyConfigCommand } = await import('./client-commands.js');
       await applyConfigCommand(io, file, opts);
     });
 
@@ -175,6 +176,7 @@ Exit codes:
     .argument('[file]', 'machine config YAML; - reads standard input')
     .option('--members <file>', 'also (or only) check a members file (members: [...]); - reads standard input')
     .action(async (file: string | undefined, opts: { members?: string }) => {
+      const { validateCommand } = await import('./validate-command.js');
       await validateCommand(io, file, opts);
     });
 

@@ -45,7 +45,7 @@ export async function runCommand(io: CliIo, options: RunOptions): Promise<number
     io.stderr.write(`kubeprism: cannot start: ${err.message} (${err.code})\n`);
     return 1;
   }
-  const logger = rootLogger({ level: options.logLevel, format: options.logFormat });
+  const logger = await rootLogger({ level: options.logLevel, format: options.logFormat });
   const log = componentLogger(logger, 'cli');
   const stateDir = path.resolve(options.stateDir);
 

@@ -44,4 +44,9 @@ export interface ConnectionHost<U extends ProxyUpstream> {
   socketError(err: Error): void;
   /** The connection is done: forget it. */
   finished(conn: ProxiedConnection<U>): void;
+  /**
+   * A bug surfaced in the connection (an illegal transition in `state` on `event`, or anything else it
+   * threw): make it loud (logged with the stack, counted) and forget the connection, already torn down.
+   */
+  failed(conn: ProxiedConnection<U>, err: unknown, state: ConnectionState, event: string): void;
 }

@@ -169,6 +169,7 @@ export class LoadBalancer {
         stalled: this.proxy.stalled,
         retried: this.proxy.retried,
         bufferedBytes: this.proxy.bufferedBytes(),
+        bugs: this.proxy.bugs,
       },
     };
   }

@@ -95,6 +95,12 @@ export class LoadBalancerMetrics {
       'Connections moved to another upstream before their first answer (silent, closed, down or removed).',
       (s) => s.connections.retried,
     );
+    global(
+      'counter',
+      'connection_bugs_total',
+      'Connections torn down because the proxy hit an event their state did not allow: a bug (each logged at error with its stack).',
+      (s) => s.connections.bugs,
+    );
 
     this.checkDuration = new Histogram({
       name: p + 'upstream_check_duration_seconds',

@@ -1,9 +1,10 @@
 import { connect, type Socket } from 'node:net';
+import { adoptAccepted } from './accepted-socket.js';
 import type { ConnectionHost, ConnectionState, TearDownOutcome } from './connection-host.js';
 import { describeError, IllegalTransitionError } from './errors.js';
 import type { ProxyUpstream } from './proxy-types.js';
+import { Pump, type ChunkWatcher } from './pump.js';
 import { Replay } from './replay.js';
-import { UpstreamReader, type AnswerListener } from './upstream-reader.js';
 
 /** Every transition there is; anything else is an {@link IllegalTransitionError}. */
 const NEXT: Readonly<Record<ConnectionState, readonly ConnectionState[]>> = {
@@ -21,20 +22,24 @@ const NONE: ReadonlySet<never> = new Set();
 
 /**
  * One proxied client connection as an explicit state machine ({@link ConnectionState}): it owns its
- * client socket, its current upstream socket, its pooled read buffer and its replay buffer, and has one
- * method per event. Socket events arrive through handlers bound once per connection (no closure per
- * chunk or per dial), and the per-chunk work is one state or field check in each direction.
+ * client socket, its current upstream socket, one {@link Pump} per direction and its replay buffer, and
+ * has one method per event. Socket events arrive through handlers bound once per connection (no closure
+ * per chunk or per dial), and the per-chunk work is one check in each direction.
  *
- * Upstream → client goes through its {@link UpstreamReader} (pooled buffers, backpressure by the
- * client's writes).
+ * Both directions read into pooled buffers and write each chunk as it comes, reading stopped while a
+ * chunk is queued (backpressure both ways). Until the upstream answers, the client's chunks are also kept
+ * (copied when they sit in a pump buffer) for a replay elsewhere; after the answer nothing is kept.
+ * Ends are forwarded both ways (half-close).
  *
- * Client → upstream: each chunk is written to the current upstream as it comes (kept for a replay while
- * the upstream has not answered), and the client is paused while the upstream's buffer is over its
- * high-water mark. Ends are forwarded both ways (half-close).
+ * An event handler never throws: an illegal transition there is a bug, reported through the host (logged
+ * with the stack, state and event, and counted) and this connection alone is torn down. The methods the
+ * proxy calls throw it, and the proxy does the same with it.
  */
-export class ProxiedConnection<U extends ProxyUpstream> implements AnswerListener {
+export class ProxiedConnection<U extends ProxyUpstream> implements ChunkWatcher {
   /** Where the connection is (see {@link ConnectionState}). */
   state: ConnectionState = 'dialing';
+  /** The client socket (reading into the pump's buffers when Node allows, see `adoptAccepted`). */
+  readonly client: Socket;
   /** The upstream dialed or connected to; undefined before the first dial and once given up. */
   target: U | undefined;
   /** When the dial in progress counts as failed (clock time). */
@@ -47,6 +52,8 @@ export class ProxiedConnection<U extends ProxyUpstream> implements AnswerListene
   private upstreamClosed = false;
   /** Torn down on purpose (down, stall, drain, socket error): not to be counted again. */
   private tornDown = false;
+  /** Torn down after a bug ({@link failed}): later events are ignored. */
+  private aborted = false;
   /** Stall detection: flushed-byte mark seen at the last sweep, and since when it has not moved. */
   private mark = 0;
   private stalledSince = 0;
@@ -55,18 +62,26 @@ export class ProxiedConnection<U extends ProxyUpstream> implements AnswerListene
    * answered or ended, past the replay limit, or with the retry disabled: then never moved again.
    */
   private replay: Replay | undefined;
-  private readonly reader: UpstreamReader;
+  /** Client → upstream, and upstream → client. */
+  private readonly toUpstream: Pump;
+  private readonly toClient: Pump;
 
   constructor(
-    readonly client: Socket,
+    accepted: Socket,
     private readonly host: ConnectionHost<U>,
     keepForReplay: boolean,
   ) {
     if (keepForReplay) this.replay = new Replay();
-    this.reader = new UpstreamReader(client, host.buffers, this);
+    this.toUpstream = new Pump(host.buffers, this);
+    this.toClient = new Pump(host.buffers, this);
+    const adopted = adoptAccepted(accepted, this.toUpstream.onread);
+    const client = (this.client = adopted ?? accepted);
+    if (adopted === undefined) client.on('data', this.onClientData);
+    this.toUpstream.source = client;
+    this.toUpstream.watching = keepForReplay;
+    this.toClient.sink = client;
     client.on('error', this.onClientError);
     client.on('close', this.onClientClose);
-    client.on('data', this.onClientData);
     client.once('end', this.onClientEnd);
   }
 
@@ -100,12 +115,6 @@ export class ProxiedConnection<U extends ProxyUpstream> implements AnswerListene
     return false;
   }
 
-  /** Event: the upstream's first byte (the client now depends on it: nothing is kept any more). */
-  upstreamAnswered(): void {
-    if (this.state === 'awaiting') this.stopKeeping('first upstream byte');
-    // Relaying already: the kept bytes went over the limit while it dialed, or it ended first.
-  }
-
   /** Event: the first-byte retry was turned off while the connection waited: it stops keeping bytes. */
   retryDisabled(): void {
     this.stopKeeping('retry disabled');
@@ -134,6 +143,30 @@ export class ProxiedConnection<U extends ProxyUpstream> implements AnswerListene
       case 'done':
         throw new IllegalTransitionError(this.state, 'torn down');
     }
+  }
+
+  /**
+   * A bug surfaced while handling `event` (an illegal transition, or anything else thrown): reported to
+   * the host, and the connection torn down outside the state machine (both sockets destroyed, its
+   * upstream left, forgotten). It never throws: it is what runs when something already went wrong.
+   */
+  failed(err: unknown, event: string): void {
+    if (this.aborted) return; // a late event of a connection already failed (its sockets are going)
+    this.aborted = true;
+    const state = this.state;
+    this.state = 'done';
+    this.tornDown = true;
+    const { client, upstream, target } = this;
+    for (const socket of [client, upstream]) {
+      if (socket === undefined) continue;
+      socket.on('error', ignore);
+      socket.destroy();
+    }
+    // The sockets are destroyed: no read goes into the pump buffers and no write from them is pending.
+    this.toUpstream.release();
+    this.toClient.release();
+    if (target !== undefined) this.host.leave(this, target);
+    this.host.failed(this, err, state, event);
   }
 
   /**
@@ -189,6 +222,36 @@ export class ProxiedConnection<U extends ProxyUpstream> implements AnswerListene
     return this.upstream?.writableLength ?? 0;
   }
 
+  /**
+   * A chunk seen while watched: from the client, kept for a replay while the upstream has not answered
+   * (the first one starts the wait); from the upstream, its first one is the answer.
+   */
+  chunkArrived(pump: Pump, chunk: Buffer, owned: boolean): void {
+    try {
+      if (pump === this.toClient) {
+        pump.watching = false;
+        if (this.state === 'awaiting') this.stopKeeping('first upstream byte');
+        // Relaying already: the kept bytes went over the limit while it dialed, or it ended first.
+      } else if (this.replay !== undefined) {
+        this.keep(this.replay, chunk, owned);
+      } else {
+        pump.watching = false;
+      }
+    } catch (err) {
+      this.failed(err, pump === this.toClient ? 'upstream data' : 'client data');
+    }
+  }
+
+  private keep(replay: Replay, chunk: Buffer, owned: boolean): void {
+    const kept = replay.keep(chunk, owned);
+    if (kept === 'over') {
+      this.stopKeeping('replay limit passed'); // not TLS (a ClientHello is far smaller): no retry rather than more memory
+    } else if (kept === 'first') {
+      this.answerDeadline = this.host.clock.now() + this.host.options().firstByteTimeoutMs;
+      this.host.watchDeadline(this);
+    }
+  }
+
   private enter(next: ConnectionState, event: string): void {
     if (!NEXT[this.state].includes(next)) throw new IllegalTransitionError(this.state, event);
     this.state = next;
@@ -209,10 +272,12 @@ export class ProxiedConnection<U extends ProxyUpstream> implements AnswerListene
       noDelay: true,
       keepAlive: true,
       keepAliveInitialDelay: keepAliveMs,
-      onread: this.reader.onread,
+      onread: this.toClient.onread,
     });
     this.upstream = upstream;
-    this.reader.attach(upstream, this.replay !== undefined);
+    this.toClient.source = upstream;
+    this.toClient.watching = this.replay !== undefined;
+    this.toUpstream.resetSink(upstream);
     this.target = target;
     this.host.join(this, target);
     // No timer per dial: one sweep fails the dials past their deadline.
@@ -230,11 +295,7 @@ export class ProxiedConnection<U extends ProxyUpstream> implements AnswerListene
     const target = this.target as U;
     upstream.removeListener('connect', this.onUpstreamConnect);
     upstream.removeListener('error', this.onDialError);
-    upstream.on('error', ignore);
-    upstream.destroy();
-    this.upstream = undefined;
-    this.target = undefined;
-    this.reader.release();
+    this.forget(upstream);
     this.host.leave(this, target);
   }
 
@@ -266,12 +327,19 @@ export class ProxiedConnection<U extends ProxyUpstream> implements AnswerListene
     upstream.removeListener('error', this.onUpstreamError);
     upstream.removeListener('close', this.onUpstreamClose);
     upstream.removeListener('end', this.onUpstreamEnd);
-    upstream.removeListener('drain', this.onUpstreamDrain);
+    this.forget(upstream);
+  }
+
+  /**
+   * Destroy an upstream socket that nothing more is expected from. Its close is synchronous (the fd is
+   * closed now), so the client's chunk it may have had queued is cancelled and that buffer is free.
+   */
+  private forget(upstream: Socket): void {
     upstream.on('error', ignore);
     upstream.destroy();
     this.upstream = undefined;
     this.target = undefined;
-    this.reader.release();
+    this.toUpstream.resetSink(undefined);
   }
 
   /** Account a connected upstream's bytes to it and leave it (the connection ended or moves on). */
@@ -284,6 +352,7 @@ export class ProxiedConnection<U extends ProxyUpstream> implements AnswerListene
   /** Forget the kept client bytes: the connection is never moved again (awaiting → relaying). */
   private stopKeeping(event: string): void {
     this.replay = undefined;
+    this.toUpstream.watching = false;
     if (this.state === 'awaiting') this.enter('relaying', event);
   }
 
@@ -317,26 +386,24 @@ export class ProxiedConnection<U extends ProxyUpstream> implements AnswerListene
     else if (!other.writableEnded) other.end(); // ending twice would only build an error object
   }
 
-  /** Both sockets are closed: account, give the buffer back, and be forgotten. */
+  /** Both sockets are closed: account, give the buffers back, and be forgotten. */
   private finish(): void {
     this.enter('done', 'finished');
-    this.reader.release();
+    this.toUpstream.release();
+    this.toClient.release();
     const { upstream, target } = this;
     if (upstream !== undefined && target !== undefined) this.leaveConnected(upstream, target);
     this.host.finished(this);
   }
 
-  private readonly onDialError = (err: Error): void => this.dialFailed(err);
-
-  /** Event: the dial connected. The client is resumed (accepted paused) and the relay starts. */
-  private readonly onUpstreamConnect = (): void => {
+  /** The dial connected. The client is resumed (accepted paused) and the relay starts. */
+  private upstreamConnected(): void {
     const upstream = this.upstream as Socket;
     upstream.removeListener('error', this.onDialError);
     this.enter(this.replay !== undefined ? 'awaiting' : 'relaying', 'dial connected');
     (this.target as U).stats.totalConnections++;
     upstream.on('error', this.onUpstreamError);
     upstream.on('close', this.onUpstreamClose);
-    upstream.on('drain', this.onUpstreamDrain);
     upstream.once('end', this.onUpstreamEnd);
     this.mark = flushed(upstream);
     this.stalledSince = 0;
@@ -344,57 +411,26 @@ export class ProxiedConnection<U extends ProxyUpstream> implements AnswerListene
     if (this.replay?.empty === false) this.answerDeadline = this.host.clock.now() + this.host.options().firstByteTimeoutMs;
     this.host.connected(this);
     this.client.resume();
-  };
-
-  /** A client chunk: kept while unanswered (the first one starts the wait), then written upstream. */
-  private readonly onClientData = (chunk: Buffer): void => {
-    // Once the upstream has answered this is the only extra work: one check.
-    if (this.replay !== undefined) this.keep(this.replay, chunk);
-    if (this.upstream?.write(chunk) === false) this.client.pause();
-  };
-
-  private keep(replay: Replay, chunk: Buffer): void {
-    const kept = replay.keep(chunk);
-    if (kept === 'over') {
-      this.stopKeeping('replay limit passed'); // not TLS (a ClientHello is far smaller): no retry rather than more memory
-    } else if (kept === 'first') {
-      this.answerDeadline = this.host.clock.now() + this.host.options().firstByteTimeoutMs;
-      this.host.watchDeadline(this);
-    }
   }
 
-  private readonly onClientEnd = (): void => {
-    if (this.replay !== undefined) this.replay.ended = true;
-    this.upstream?.end();
-  };
-
   /** An upstream end: forwarded (half-close), unless it came before any byte to a TLS handshake. */
-  private readonly onUpstreamEnd = (): void => {
+  private upstreamEnded(): void {
     if (this.state === 'awaiting') {
       // After the client ended, an end is a fair answer.
       if (this.replay?.ended === false && this.movedAfterUnansweredClose('closed')) return;
       this.stopKeeping('upstream ended'); // an end is an answer the client will see
     }
     this.client.end();
-  };
+  }
 
-  private readonly onUpstreamDrain = (): void => {
-    this.client.resume();
-  };
-
-  private readonly onClientError = (err: Error): void => {
-    this.host.socketError(err);
-    this.destroy('client error');
-  };
-
-  private readonly onUpstreamError = (err: Error): void => {
+  private upstreamErrored(err: Error): void {
     if (this.state === 'awaiting' && this.movedAfterUnansweredClose(describeError(err))) return;
     this.host.socketError(err);
     this.destroy('upstream error');
-  };
+  }
 
-  /** Event: the client socket closed. */
-  private readonly onClientClose = (hadError: boolean): void => {
+  /** The client socket closed. */
+  private clientClosedEvent(hadError: boolean): void {
     this.clientClosed = true;
     switch (this.state) {
       case 'dialing': // the client left while we were dialing: not the upstream's fault
@@ -411,10 +447,10 @@ export class ProxiedConnection<U extends ProxyUpstream> implements AnswerListene
       case 'done':
         throw new IllegalTransitionError(this.state, 'client closed');
     }
-  };
+  }
 
-  /** Event: the (connected) upstream socket closed. */
-  private readonly onUpstreamClose = (hadError: boolean): void => {
+  /** The (connected) upstream socket closed. */
+  private upstreamClosedEvent(hadError: boolean): void {
     this.upstreamClosed = true;
     switch (this.state) {
       case 'awaiting':
@@ -427,6 +463,75 @@ export class ProxiedConnection<U extends ProxyUpstream> implements AnswerListene
       case 'dialing':
       case 'done':
         throw new IllegalTransitionError(this.state, 'upstream closed');
+    }
+  }
+
+  // The socket handlers: bound once per connection, each the one place its event enters, none throws.
+
+  private readonly onDialError = (err: Error): void => {
+    try {
+      this.dialFailed(err);
+    } catch (e) {
+      this.failed(e, 'dial error');
+    }
+  };
+
+  private readonly onUpstreamConnect = (): void => {
+    try {
+      this.upstreamConnected();
+    } catch (e) {
+      this.failed(e, 'dial connected');
+    }
+  };
+
+  /** A client chunk from a 'data' event (a client Node would not let us read into our buffers). */
+  private readonly onClientData = (chunk: Buffer): void => {
+    if (!this.toUpstream.push(chunk, true)) this.client.pause();
+  };
+
+  private readonly onClientEnd = (): void => {
+    if (this.replay !== undefined) this.replay.ended = true;
+    this.upstream?.end();
+  };
+
+  private readonly onUpstreamEnd = (): void => {
+    try {
+      this.upstreamEnded();
+    } catch (e) {
+      this.failed(e, 'upstream ended');
+    }
+  };
+
+  private readonly onClientError = (err: Error): void => {
+    try {
+      this.host.socketError(err);
+      this.destroy('client error');
+    } catch (e) {
+      this.failed(e, 'client error');
+    }
+  };
+
+  private readonly onUpstreamError = (err: Error): void => {
+    try {
+      this.upstreamErrored(err);
+    } catch (e) {
+      this.failed(e, 'upstream error');
+    }
+  };
+
+  private readonly onClientClose = (hadError: boolean): void => {
+    try {
+      this.clientClosedEvent(hadError);
+    } catch (e) {
+      this.failed(e, 'client closed');
+    }
+  };
+
+  private readonly onUpstreamClose = (hadError: boolean): void => {
+    try {
+      this.upstreamClosedEvent(hadError);
+    } catch (e) {
+      this.failed(e, 'upstream closed');
     }
   };
 }

@@ -1,33 +1,31 @@
-/** Size of the read buffer of a connection that carries little (requests, watch events, idle). */
-export const SMALL_READ_BYTES = 1024;
-/** Size of the read buffer of a connection that fills its buffer (bulk responses): one read per 64 KiB. */
+/** Size of the one read buffer every quiet socket of a proxy reads into (each read is copied out of it). */
+export const SHARED_READ_BYTES = 4 * 1024;
+/** Size of the read buffer of a socket that fills the shared one (a bulk transfer): one read per 64 KiB. */
 export const LARGE_READ_BYTES = 64 * 1024;
 
 /**
- * Recycled read buffers for upstream sockets (`onread`): the data path allocates nothing per chunk.
- * A connection holds one buffer, small while it carries little and large while it streams, so an idle
- * connection holds 1 KiB rather than 64. Free lists are bounded: a burst that ends gives memory back.
+ * Read buffers for the proxy's sockets (`onread`): the data path allocates nothing per chunk but small
+ * copies. A quiet socket (requests, watch events, idle) reads into the one shared buffer and each read
+ * is copied out before anything else can read (a copy of under 4 KiB comes from Node's buffer pool), so
+ * an idle connection holds no buffer at all. A socket that fills it streams: it gets a large buffer of
+ * its own from the pool and its reads are written as they are, no copy. Free large buffers are bounded:
+ * a burst that ends gives memory back.
  */
 export class ReadBufferPool {
-  private readonly small: Buffer[] = [];
+  /** The buffer every quiet socket reads into; never written from (reads are copied out of it at once). */
+  readonly shared: Buffer = Buffer.allocUnsafeSlow(SHARED_READ_BYTES);
   private readonly large: Buffer[] = [];
 
-  constructor(
-    private readonly maxSmall = 512,
-    private readonly maxLarge = 32,
-  ) {}
+  constructor(private readonly maxLarge = 32) {}
 
-  /** A buffer of {@link SMALL_READ_BYTES} or {@link LARGE_READ_BYTES}. */
-  take(large: boolean): Buffer {
-    const list = large ? this.large : this.small;
+  /** A buffer of {@link LARGE_READ_BYTES}. */
+  take(): Buffer {
     // allocUnsafeSlow: a standalone allocation, not a slice that would pin a shared pool slab.
-    return list.pop() ?? Buffer.allocUnsafeSlow(large ? LARGE_READ_BYTES : SMALL_READ_BYTES);
+    return this.large.pop() ?? Buffer.allocUnsafeSlow(LARGE_READ_BYTES);
   }
 
-  /** Return a buffer nothing refers to any more (no read into it, no write from it pending). */
+  /** Return a large buffer nothing refers to any more (no read into it, no write from it pending). */
   give(buffer: Buffer): void {
-    const large = buffer.length === LARGE_READ_BYTES;
-    const list = large ? this.large : this.small;
-    if (list.length < (large ? this.maxLarge : this.maxSmall)) list.push(buffer);
+    if (this.large.length < this.maxLarge) this.large.push(buffer);
   }
 }

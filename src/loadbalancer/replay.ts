@@ -12,8 +12,9 @@ const TLS_HANDSHAKE_RECORD = 0x16;
 
 /**
  * What a client has sent while its upstream has answered nothing, so that the connection can move to
- * another upstream and replay it there. The chunks are kept as they came, not copied: a socket without
- * `onread` hands each read its own buffer, and nothing writes into it.
+ * another upstream and replay it there. A chunk nothing else refers to (a copy out of the shared read
+ * buffer, a 'data' chunk) is kept as it is; one that sits in a connection's own read buffer is copied,
+ * since the next read overwrites it. Only before the answer: after it, nothing is kept or copied.
  */
 export class Replay {
   private readonly chunks: Buffer[] = [];
@@ -22,13 +23,13 @@ export class Replay {
   ended = false;
 
   /**
-   * Keep a chunk: `first` for the first one (its arrival starts the wait for an answer), `kept` for the
+   * Keep a chunk (`owned`: nothing else refers to its memory, else it is copied): `first` for the first one (its arrival starts the wait for an answer), `kept` for the
    * next, `over` past {@link REPLAY_LIMIT_BYTES} (then nothing more can be replayed: forget this one).
    */
-  keep(chunk: Buffer): 'first' | 'kept' | 'over' {
+  keep(chunk: Buffer, owned: boolean): 'first' | 'kept' | 'over' {
     const kept = this.bytes + chunk.length;
     if (kept > REPLAY_LIMIT_BYTES) return 'over';
-    this.chunks.push(chunk);
+    this.chunks.push(owned ? chunk : Buffer.from(chunk));
     this.bytes = kept;
     return kept === chunk.length ? 'first' : 'kept';
   }

@@ -53,5 +53,7 @@ export interface LoadBalancerSnapshot {
     retried: number;
     /** Bytes held in the proxy's stream buffers right now. */
     bufferedBytes: number;
+    /** Torn down because the proxy hit an event their state did not allow (a bug; each logged with its stack). */
+    bugs: number;
   };
 }

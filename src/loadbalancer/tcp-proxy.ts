@@ -33,6 +33,8 @@ export class TcpProxy<U extends ProxyUpstream> {
   stalled = 0;
   /** Connections moved to another upstream before their first answer (silent, closed, down or removed). */
   retried = 0;
+  /** Connections torn down because of a bug (an illegal transition): each one logged at error with its stack. */
+  bugs = 0;
   private readonly book = new ConnectionBook<U, ProxiedConnection<U>>();
   /** Connections with a deadline: dialing, or awaiting an answer after their client spoke (pruned by the sweep). */
   private readonly deadlines = new Set<ProxiedConnection<U>>();
@@ -58,8 +60,8 @@ export class TcpProxy<U extends ProxyUpstream> {
     this.options = { ...options };
   }
 
-  /** Take an accepted (paused) client socket. */
-  handle(client: Socket): void {
+  /** Take an accepted (paused) client socket; the connection made of it, undefined when refused. */
+  handle(client: Socket): ProxiedConnection<U> | undefined {
     if (this.book.size >= this.options.maxConnections) {
       this.refused++;
       client.on('error', ignore);
@@ -67,11 +69,12 @@ export class TcpProxy<U extends ProxyUpstream> {
       if (this.refused === 1 || this.refused % 1000 === 0) {
         this.logger.warn({ limit: this.options.maxConnections, refused: this.refused }, 'connection limit reached; refusing');
       }
-      return;
+      return undefined;
     }
     const conn = new ProxiedConnection<U>(client, this.host, this.options.firstByteTimeoutMs > 0);
     this.book.add(conn);
-    conn.start();
+    this.guarded(conn, 'start', () => conn.start());
+    return conn;
   }
 
   /** Number of client connections (dialing, connected or closing). */
@@ -95,7 +98,7 @@ export class TcpProxy<U extends ProxyUpstream> {
       let closed = 0;
       let moved = 0;
       for (const c of [...group]) {
-        const outcome = c.tearDown(true);
+        const outcome = this.guarded(c, 'torn down', () => c.tearDown(true));
         if (outcome === 'moved') moved++;
         else if (outcome === 'closed') closed++;
       }
@@ -139,7 +142,7 @@ export class TcpProxy<U extends ProxyUpstream> {
     if (this.book.size === 0) return;
     this.logger.info({ connections: this.book.size }, 'drain timeout: destroying remaining connections');
     const gone = new Promise<void>((resolve) => this.book.whenEmpty(resolve));
-    for (const c of [...this.book.connections()]) c.tearDown(false);
+    for (const c of [...this.book.connections()]) this.guarded(c, 'torn down', () => c.tearDown(false));
     await gone;
   }
 
@@ -184,7 +187,28 @@ export class TcpProxy<U extends ProxyUpstream> {
         this.deadlines.delete(conn);
         book.remove(conn);
       },
+      failed: (conn, err, state, event) => {
+        this.bugs++;
+        const upstream = conn.target && formatAddress(conn.target.host, conn.target.port);
+        // The error serializer keeps the stack of an unexpected error: this is a bug to report.
+        logger.error({ err, state, event, upstream }, 'proxied connection failed on an impossible event (a bug); closed it');
+        this.deadlines.delete(conn);
+        book.remove(conn);
+      },
     };
+  }
+
+  /**
+   * Run one of the proxy's calls into a connection (a sweep, a teardown). A throw there is a bug, and it
+   * must not escape into a timer or a controller: the connection is torn down and the bug reported.
+   */
+  private guarded<T>(conn: ProxiedConnection<U>, event: string, call: () => T): T | undefined {
+    try {
+      return call();
+    } catch (err) {
+      conn.failed(err, event);
+      return undefined;
+    }
   }
 
   private armStallSweep(): void {
@@ -208,7 +232,7 @@ export class TcpProxy<U extends ProxyUpstream> {
           { upstream: address, queuedBytes: conn.upstreamQueued(), stalledMs: Math.round(stalledMs) },
           'upstream stalled; closing',
         );
-        conn.tearDown(false);
+        this.guarded(conn, 'torn down', () => conn.tearDown(false));
       }
     }
     this.armStallSweep();
@@ -229,11 +253,13 @@ export class TcpProxy<U extends ProxyUpstream> {
     for (const conn of [...this.deadlines]) {
       switch (conn.state) {
         case 'dialing':
-          if (now >= conn.dialDeadline) conn.dialFailed(new TimeoutError(`timed out after ${dialTimeoutMs} ms`));
+          if (now >= conn.dialDeadline) {
+            this.guarded(conn, 'dial timed out', () => conn.dialFailed(new TimeoutError(`timed out after ${dialTimeoutMs} ms`)));
+          }
           continue;
         case 'awaiting':
           if (firstByteTimeoutMs === 0) {
-            conn.retryDisabled();
+            this.guarded(conn, 'retry disabled', () => conn.retryDisabled());
             this.deadlines.delete(conn);
           } else if (conn.answerDeadline === Infinity) {
             this.deadlines.delete(conn); // its client has not spoken: watched again when it does
@@ -250,7 +276,9 @@ export class TcpProxy<U extends ProxyUpstream> {
 
   private answerTimedOut(conn: ProxiedConnection<U>, blamed: Set<U>, timeoutMs: number): void {
     const silent = conn.target as U;
-    if (!conn.answerTimedOut()) {
+    const moved = this.guarded(conn, 'upstream silent past the deadline', () => conn.answerTimedOut());
+    if (moved === undefined) return; // failed: torn down and reported
+    if (!moved) {
       // No other upstream left: it stays and waits for this one, as without the retry.
       this.deadlines.delete(conn);
       return;

@@ -1,4 +1,5 @@
-import { Subscription } from 'rxjs';
+// The classes alone: rxjs's index loads all of its ~230 modules (about 6 MiB of the agent's memory).
+import { Subscription } from 'rxjs/internal/Subscription';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import type {
   Controller,

@@ -31,7 +31,7 @@ describe('--log-format', () => {
   it('json: one JSON object a line, ISO time, one component', async () => {
     const out = sink();
     const log = componentLogger(
-      componentLogger(rootLogger({ level: 'info', format: 'json', destination: out.stream, isTerminal: true }), 'a'),
+      componentLogger(await rootLogger({ level: 'info', format: 'json', destination: out.stream, isTerminal: true }), 'a'),
       'b',
     );
     log.info({ n: 1 }, 'hello');
@@ -47,7 +47,7 @@ describe('--log-format', () => {
 
   it('pretty: a human line with the component first, in-process', async () => {
     const out = sink();
-    const log = componentLogger(rootLogger({ level: 'info', format: 'pretty', destination: out.stream, isTerminal: false }), 'api');
+    const log = componentLogger(await rootLogger({ level: 'info', format: 'pretty', destination: out.stream, isTerminal: false }), 'api');
     log.warn({ address: '127.0.0.1:7446' }, 'debug API listening');
     const line = await waitFor(() => out.text().split('\n')[0], { description: 'a pretty line' });
     expect(line).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] WARN: api: debug API listening \{"address":"127\.0\.0\.1:7446"\}$/);
@@ -55,7 +55,7 @@ describe('--log-format', () => {
 
   it('honours the level', async () => {
     const out = sink();
-    const log = rootLogger({ level: 'warn', format: 'json', destination: out.stream });
+    const log = await rootLogger({ level: 'warn', format: 'json', destination: out.stream });
     log.info('dropped');
     log.warn('kept');
     const text = await waitFor(() => out.text().includes('kept') && out.text(), { description: 'the warn line' });
@@ -66,7 +66,7 @@ describe('--log-format', () => {
 describe('operational error codes of the agent', () => {
   it('logs a taken port as a message and a code, without a stack', async () => {
     const out = sink();
-    const log = rootLogger({ level: 'info', format: 'json', destination: out.stream });
+    const log = await rootLogger({ level: 'info', format: 'json', destination: out.stream });
     const taken = Object.assign(new Error('listen EADDRINUSE: address already in use 127.0.0.1:7445'), { code: 'EADDRINUSE' });
     log.error({ err: new ListenError('127.0.0.1:7445', 'cannot listen on 127.0.0.1:7445', { cause: taken }) }, 'listen failed');
     const line = await waitFor(() => out.text().split('\n')[0], { description: 'a log line' });

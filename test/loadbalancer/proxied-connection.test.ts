@@ -23,9 +23,9 @@ function upstream(endpoint: { host: string; port: number }): ProxyUpstream {
 /** A read-buffer pool that counts what is taken and given back. */
 class CountingPool extends ReadBufferPool {
   out = 0;
-  override take(large: boolean): Buffer {
+  override take(): Buffer {
     this.out++;
-    return super.take(large);
+    return super.take();
   }
   override give(buffer: Buffer): void {
     this.out--;
@@ -57,6 +57,10 @@ function recordingHost(candidates: ProxyUpstream[]) {
       reports.push('finished');
       done = true;
     },
+    failed: (_, err, state, event) => {
+      reports.push(`failed in ${state} on ${event}: ${(err as Error).message}`);
+      done = true;
+    },
   };
   return { host, counts, reports, buffers, finished: () => waitFor(() => done, { description: 'the connection to finish', pollMs: 5 }) };
 }
@@ -65,8 +69,8 @@ function recordingHost(candidates: ProxyUpstream[]) {
  * A client socket and the proxied connection made of its accepted end (paused, as the listener hands it
  * over), with the states it goes through.
  */
-async function accepted(host: ConnectionHost<ProxyUpstream>, keepForReplay = true) {
-  const front = createServer({ pauseOnConnect: true, allowHalfOpen: true });
+async function accepted(host: ConnectionHost<ProxyUpstream>, keepForReplay = true, flowing = false) {
+  const front = createServer({ pauseOnConnect: !flowing, allowHalfOpen: true });
   const port = await listen(front, loopback(4));
   const arrived = waitForEvent<Socket>(front, 'connection', 'the accepted client');
   const client = await connectTo(loopback(4), port);
@@ -215,6 +219,24 @@ describe('ProxiedConnection', () => {
     })();
     expect(err).toBeInstanceOf(IllegalTransitionError);
     expect(err).toMatchObject({ code: 'KP_ERR_ILLEGAL_TRANSITION', from: 'done', event: 'torn down' });
+  });
+
+  it('reads the client into pooled buffers (the adopted socket), or through data events when it cannot', async () => {
+    for (const flowing of [false, true]) {
+      const echo = await startTcp('echo', 2, { handler: (s) => void s.pipe(s) });
+      const { host, buffers, finished } = recordingHost([upstream(echo.endpoint)]);
+      const { client, conn, states } = await accepted(host, true, flowing);
+      expect(conn.client.listenerCount('data')).toBe(flowing ? 1 : 0); // 'data' only where it could not be adopted
+      conn.start();
+      const big = Buffer.alloc(300 * 1024, flowing ? 'f' : 'p'); // through the large buffers, both ways
+      let back = 0;
+      client.on('data', (d: Buffer) => (back += d.length));
+      client.end(big);
+      await waitFor(() => back === big.length, { description: 'the echo of 300 KiB', pollMs: 5 });
+      await finished();
+      expect(states.at(-1)).toBe('done');
+      expect(buffers.out).toBe(0); // every large buffer back in the pool
+    }
   });
 
   it('activity() grows with the bytes of either side, and only then', async () => {
